@@ -1,0 +1,369 @@
+"""The RoPE specification: one frozen, validated value that names exactly one RoPE variant.
+
+A :class:`RopeSpec` says everything an implementation needs to rotate a tensor the way a
+given model does: head size, how many channels rotate, the frequency base, how channels
+pair up, how frequencies are scaled for long context, and which position stream drives
+which pair. The float64 reference (:mod:`conformance.reference`) turns a spec into numbers;
+every check and every implementation is keyed by one.
+
+Scaling parameters use Hugging Face's key names (``rope_type``, ``factor``,
+``original_max_position_embeddings``, ...) so that a model's ``rope_scaling`` config can be
+pasted in as it is. The facts behind each field are collected in ROPE-SEMANTICS.md.
+
+Invalid input raises :class:`ValueError` naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+Convention = Literal["half", "interleaved"]
+CONVENTIONS: tuple[str, ...] = ("half", "interleaved")
+ROPE_TYPES: tuple[str, ...] = ("linear", "dynamic", "ntk", "yarn", "llama3", "longrope")
+
+# Which scaling parameters each rope_type requires and which it may take.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "linear": ("factor",),
+    "ntk": ("factor",),
+    "dynamic": ("factor", "original_max_position_embeddings"),
+    "yarn": ("factor", "original_max_position_embeddings"),
+    "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
+    "longrope": ("factor", "original_max_position_embeddings", "short_factor", "long_factor"),
+}
+_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "linear": (),
+    "ntk": (),
+    "dynamic": (),
+    "yarn": ("beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor", "truncate"),
+    "llama3": (),
+    "longrope": ("attention_factor",),
+}
+# Rope types whose frequencies depend on the sequence length (max(position) + 1).
+SEQUENCE_DEPENDENT: frozenset[str] = frozenset({"dynamic", "longrope"})
+
+
+class SpecError(ValueError):
+    """An invalid RoPE spec: the message names the field, the value and what is allowed."""
+
+
+def _fail(where: str, value: Any, allowed: str) -> SpecError:
+    return SpecError(f"{where}={value!r} is invalid: {allowed}")
+
+
+def _number(where: str, value: Any, *, minimum: float, inclusive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(where, value, "must be a finite number")
+    if value < minimum or (not inclusive and value == minimum):
+        bound = ">=" if inclusive else ">"
+        raise _fail(where, value, f"must be {bound} {minimum:g}")
+    return float(value)
+
+
+def _positive_int(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _fail(where, value, "must be a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Frequency scaling for long context, with Hugging Face's ``rope_scaling`` key names.
+
+    Build it with :meth:`from_mapping` (what :class:`RopeSpec` does with a pasted dict);
+    :meth:`to_dict` gives the mapping back, with only the keys that were set.
+    """
+
+    rope_type: str
+    factor: float
+    original_max_position_embeddings: int | None = None
+    low_freq_factor: float | None = None
+    high_freq_factor: float | None = None
+    beta_fast: float | None = None
+    beta_slow: float | None = None
+    mscale: float | None = None
+    mscale_all_dim: float | None = None
+    attention_factor: float | None = None
+    truncate: bool | None = None
+    short_factor: tuple[float, ...] | None = None
+    long_factor: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any], *, rotary_dim: int) -> Scaling | None:
+        """Validate a ``rope_scaling`` mapping; ``None`` for ``rope_type: "default"``.
+
+        ``type`` is accepted for ``rope_type`` (older HF configs). Keys that belong to
+        multi-axis positions (``mrope_section``, ``mrope_interleaved``) are not scaling and
+        must be passed to :class:`RopeSpec` as ``multi_axis`` (``RopeSpec.from_hf_config``
+        does that split for a whole config).
+        """
+        if not isinstance(config, Mapping):
+            raise _fail("scaling", config, "must be None or a mapping like a model's rope_scaling config")
+        params = dict(config)
+        if "type" in params and "rope_type" in params and params["type"] != params["rope_type"]:
+            raise _fail("scaling.type", params["type"], f"disagrees with rope_type={params['rope_type']!r}")
+        rope_type = params.pop("rope_type", params.pop("type", None))
+        params.pop("type", None)
+        if rope_type is None:
+            raise _fail("scaling.rope_type", None, f"is missing; allowed: {', '.join(ROPE_TYPES)}")
+        if rope_type == "default" and not params:
+            return None
+        if rope_type not in ROPE_TYPES:
+            raise _fail("scaling.rope_type", rope_type, f"allowed: {', '.join(ROPE_TYPES)}")
+        for key in ("mrope_section", "mrope_interleaved"):
+            if key in params:
+                raise _fail(f"scaling.{key}", params[key], "belongs to multi_axis=MRope(...), not to scaling")
+        allowed = _REQUIRED[rope_type] + _OPTIONAL[rope_type]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise _fail(f"scaling.{unknown[0]}", params[unknown[0]],
+                        f"is not a parameter of rope_type {rope_type!r}; allowed: {', '.join(allowed)}")
+        missing = [k for k in _REQUIRED[rope_type] if params.get(k) is None]
+        if missing:
+            raise SpecError(f"scaling.{missing[0]} is missing: rope_type {rope_type!r} requires "
+                            f"{', '.join(_REQUIRED[rope_type])}")
+        return cls._validated(rope_type, params, rotary_dim)
+
+    @classmethod
+    def _validated(cls, rope_type: str, p: dict[str, Any], rotary_dim: int) -> Scaling:
+        out: dict[str, Any] = {"rope_type": rope_type,
+                               "factor": _number("scaling.factor", p["factor"], minimum=1.0)}
+        if "original_max_position_embeddings" in p:
+            out["original_max_position_embeddings"] = _positive_int(
+                "scaling.original_max_position_embeddings", p["original_max_position_embeddings"])
+        for key in ("low_freq_factor", "high_freq_factor", "beta_fast", "beta_slow", "attention_factor"):
+            if p.get(key) is not None:
+                out[key] = _number(f"scaling.{key}", p[key], minimum=0.0, inclusive=False)
+        for key in ("mscale", "mscale_all_dim"):
+            if p.get(key) is not None:
+                out[key] = _number(f"scaling.{key}", p[key], minimum=0.0)
+        if rope_type == "llama3" and out["high_freq_factor"] <= out["low_freq_factor"]:
+            raise _fail("scaling.high_freq_factor", out["high_freq_factor"],
+                        f"must be > low_freq_factor={out['low_freq_factor']:g}")
+        if rope_type == "yarn":
+            fast, slow = out.get("beta_fast", 32.0), out.get("beta_slow", 1.0)
+            if fast <= slow:
+                raise _fail("scaling.beta_fast", fast, f"must be > beta_slow={slow:g}")
+        if p.get("truncate") is not None:
+            if not isinstance(p["truncate"], bool):
+                raise _fail("scaling.truncate", p["truncate"], "must be true or false")
+            out["truncate"] = p["truncate"]
+        for key in ("short_factor", "long_factor"):
+            if key in p:
+                out[key] = _factor_list(f"scaling.{key}", p[key], rotary_dim // 2)
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HF-style mapping, with only the keys that are set (lists for factor tuples)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def _factor_list(where: str, value: Any, length: int) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise _fail(where, value, f"must be a list of {length} positive numbers (one per frequency)")
+    if len(value) != length:
+        raise _fail(where, f"<{len(value)} values>", f"must have rotary_dim/2 = {length} values")
+    return tuple(_number(f"{where}[{i}]", v, minimum=0.0, inclusive=False) for i, v in enumerate(value))
+
+
+@dataclass(frozen=True)
+class MRope:
+    """Multimodal RoPE (Qwen2-VL): positions (t, h, w); ``sections`` count frequencies per stream.
+
+    ``sections`` sum to rotary_dim/2. Chunked (Qwen2-VL, ``interleaved=False``): frequency
+    index i belongs to the stream whose block contains i. Interleaved (Qwen3-VL): i goes to
+    stream 1 when i % 3 == 1 and i < 3*sections[1], to stream 2 when i % 3 == 2 and
+    i < 3*sections[2], else to stream 0.
+    """
+
+    sections: tuple[int, ...]
+    interleaved: bool = False
+
+    @property
+    def n_axes(self) -> int:
+        return len(self.sections)
+
+
+@dataclass(frozen=True)
+class Axial2D:
+    """2D axial RoPE for vision (SAM 2 in Ultralytics, EVA-02 style): positions (x, y).
+
+    The rotary pairs split in two halves: the first r/4 pairs rotate with x, the last r/4
+    with y, each half with its own frequencies base^(-2j/(r/2)), j < r/4 (SAM 2's
+    ``compute_axial_cis``: ``arange(0, dim, 4) / dim``).
+    """
+
+    n_axes: int = field(default=2, init=False)
+
+
+MultiAxis = MRope | Axial2D
+
+
+@dataclass(frozen=True)
+class RopeSpec:
+    """Exactly one RoPE variant. Frozen and validated; hashable; ``replace`` returns a new one.
+
+    Fields:
+      head_dim: channels per head, D (even).
+      rotary_dim: channels that rotate, r (even, 2 <= r <= D; default D). Pairs are formed
+        inside the first r channels and the exponent denominator is r; channels r..D-1 pass
+        through unchanged (HF ``partial_rotary_factor``, GPT-NeoX ``rotary_pct``).
+      base: theta, > 1.
+      convention: ``"half"`` pairs (i, i + r/2) (GPT-NeoX, HF Llama rotate_half);
+        ``"interleaved"`` pairs (2i, 2i + 1) (GPT-J, Meta's complex form).
+      scaling: None, a :class:`Scaling`, or a mapping with HF's ``rope_scaling`` keys.
+      multi_axis: None (positions [batch, seq]), :class:`MRope` or :class:`Axial2D`
+        (positions [batch, seq, n_axes]).
+    """
+
+    head_dim: int
+    rotary_dim: int | None = None
+    base: float = 10000.0
+    convention: Convention = "half"
+    scaling: Scaling | Mapping[str, Any] | None = None
+    multi_axis: MultiAxis | None = None
+
+    def __post_init__(self) -> None:
+        head_dim = _positive_int("head_dim", self.head_dim)
+        if head_dim % 2:
+            raise _fail("head_dim", head_dim, "must be even")
+        rotary_dim = head_dim if self.rotary_dim is None else self.rotary_dim
+        _positive_int("rotary_dim", rotary_dim)
+        if rotary_dim % 2:
+            raise _fail("rotary_dim", rotary_dim, "must be even (channels rotate in pairs)")
+        if rotary_dim > head_dim:
+            raise _fail("rotary_dim", rotary_dim, f"must be <= head_dim={head_dim}")
+        base = _number("base", self.base, minimum=1.0, inclusive=False)
+        if self.convention not in CONVENTIONS:
+            raise _fail("convention", self.convention, "allowed: 'half' (rotate-half, GPT-NeoX/Llama) "
+                        "or 'interleaved' (adjacent pairs, GPT-J/Meta)")
+        scaling = self.scaling
+        if scaling is not None and not isinstance(scaling, Scaling):
+            scaling = Scaling.from_mapping(scaling, rotary_dim=rotary_dim)
+        if isinstance(scaling, Scaling) and scaling.rope_type in ("dynamic", "ntk", "yarn") and rotary_dim < 4:
+            raise _fail("rotary_dim", rotary_dim, f"must be >= 4 for rope_type {scaling.rope_type!r} "
+                        "(its exponent r/(r-2) or correction range needs it)")
+        _validate_multi_axis(self.multi_axis, rotary_dim, scaling)
+        object.__setattr__(self, "rotary_dim", rotary_dim)
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "scaling", scaling)
+
+    # --- derived facts -------------------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        """Rotating pairs per head, r/2."""
+        return self.rotary_dim // 2
+
+    @property
+    def n_axes(self) -> int:
+        """Position streams: 1, or the multi-axis count (positions then [batch, seq, n_axes])."""
+        return 1 if self.multi_axis is None else self.multi_axis.n_axes
+
+    @property
+    def rope_type(self) -> str:
+        """``"default"`` or the scaling's rope_type."""
+        return "default" if self.scaling is None else self.scaling.rope_type
+
+    @property
+    def sequence_dependent(self) -> bool:
+        """True when frequencies depend on max(position) + 1 (dynamic NTK, LongRoPE)."""
+        return self.rope_type in SEQUENCE_DEPENDENT
+
+    def replace(self, **changes: Any) -> RopeSpec:
+        """A new, validated spec with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict that ``RopeSpec.from_dict`` reads back."""
+        out: dict[str, Any] = {"head_dim": self.head_dim, "rotary_dim": self.rotary_dim,
+                               "base": self.base, "convention": self.convention}
+        if self.scaling is not None:
+            out["scaling"] = self.scaling.to_dict()
+        if isinstance(self.multi_axis, MRope):
+            out["multi_axis"] = {"kind": "mrope", "sections": list(self.multi_axis.sections),
+                                 "interleaved": self.multi_axis.interleaved}
+        elif isinstance(self.multi_axis, Axial2D):
+            out["multi_axis"] = {"kind": "axial2d"}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RopeSpec:
+        """Inverse of :meth:`to_dict`."""
+        data = dict(data)
+        axis = data.pop("multi_axis", None)
+        if axis is not None:
+            kind = axis.get("kind") if isinstance(axis, Mapping) else None
+            if kind == "mrope":
+                axis = MRope(tuple(axis["sections"]), bool(axis.get("interleaved", False)))
+            elif kind == "axial2d":
+                axis = Axial2D()
+            else:
+                raise _fail("multi_axis.kind", kind, "allowed: 'mrope', 'axial2d'")
+        unknown = sorted(set(data) - {"head_dim", "rotary_dim", "base", "convention", "scaling"})
+        if unknown:
+            raise _fail(unknown[0], data[unknown[0]], "is not a RopeSpec field")
+        return cls(**data, multi_axis=axis)
+
+    @classmethod
+    def from_hf_config(cls, config: Mapping[str, Any]) -> RopeSpec:
+        """A spec from a Hugging Face model ``config.json`` (as a dict).
+
+        Reads ``head_dim`` (or hidden_size / num_attention_heads), ``partial_rotary_factor``
+        (or GPT-NeoX ``rotary_pct``, GPT-J ``rotary_dim``), ``rope_theta`` and
+        ``rope_scaling`` (or transformers 5 ``rope_parameters``). Where a scaling type needs
+        the original context length and the scaling dict lacks it, HF uses the config's
+        ``max_position_embeddings``; so does this.
+        """
+        cfg = dict(config)
+        rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
+        head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+        base = rope.pop("rope_theta", cfg.get("rope_theta", 10000.0))
+        fraction = rope.pop("partial_rotary_factor", cfg.get("partial_rotary_factor", cfg.get("rotary_pct")))
+        rotary_dim = cfg.get("rotary_dim") or (int(head_dim * fraction) if fraction is not None else None)
+        convention = "interleaved" if cfg.get("model_type") == "gptj" else "half"
+        multi_axis = None
+        if "mrope_section" in rope:
+            multi_axis = MRope(tuple(rope.pop("mrope_section")), bool(rope.pop("mrope_interleaved", False)))
+            rope.pop("mrope_interleaved", None)
+            if rope.get("type") == "mrope" or rope.get("rope_type") == "mrope":
+                rope.pop("type", None)
+                rope.pop("rope_type", None)
+        kind = rope.get("rope_type", rope.get("type", "default"))
+        if kind in _REQUIRED and "original_max_position_embeddings" in _REQUIRED[kind]:
+            rope.setdefault("original_max_position_embeddings",
+                            cfg.get("original_max_position_embeddings", cfg.get("max_position_embeddings")))
+        scaling = rope if rope and kind != "default" else None
+        return cls(head_dim=head_dim, rotary_dim=rotary_dim, base=base, convention=convention,
+                   scaling=scaling, multi_axis=multi_axis)
+
+
+def _validate_multi_axis(axis: Any, rotary_dim: int, scaling: Scaling | None) -> None:
+    if axis is None:
+        return
+    if isinstance(axis, MRope):
+        sections = axis.sections
+        if not isinstance(sections, tuple) or not sections or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sections):
+            raise _fail("multi_axis.sections", sections, "must be a tuple of non-negative integers")
+        if sum(sections) != rotary_dim // 2:
+            raise _fail("multi_axis.sections", sections,
+                        f"must sum to rotary_dim/2 = {rotary_dim // 2} (they sum to {sum(sections)})")
+        if axis.interleaved and len(sections) != 3:
+            raise _fail("multi_axis.sections", sections, "interleaved M-RoPE (Qwen3-VL) takes exactly 3 sections")
+        if scaling is not None and scaling.rope_type in SEQUENCE_DEPENDENT:
+            raise _fail("scaling.rope_type", scaling.rope_type,
+                        "is not defined with M-RoPE positions (its sequence length has no single axis)")
+    elif isinstance(axis, Axial2D):
+        if rotary_dim % 4:
+            raise _fail("rotary_dim", rotary_dim, "must be a multiple of 4 for 2D axial RoPE (pairs split over x, y)")
+        if scaling is not None:
+            raise _fail("scaling", scaling.rope_type, "must be None with 2D axial RoPE (no model defines it)")
+    else:
+        raise _fail("multi_axis", axis, "must be None, MRope(sections=...) or Axial2D()")
