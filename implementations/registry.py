@@ -1,0 +1,87 @@
+"""The registry of implementations under test: one declarative record each.
+
+The plug-in contract (README, "Writing a plug-in") is what every implementation object has:
+  framework: "numpy" | "torch" | "jax" | "tensorflow"   (Triton kernels are "torch" with a device)
+  rope(x, positions, spec) -> array                      x [batch, seq, heads, head_dim], native
+  supports(spec, dtype) -> bool                          optional; dtype a name like "bfloat16"
+  rope_qk(q, k, positions, spec) -> (q, k)               optional fused q+k
+  device: "cpu" | "cuda"                                 optional, default "cpu"
+
+A record says where to load that object from (``"module:attribute"``), which modules it needs
+(a missing one is a skip with the reason, never an import error at collection time), any
+environment it needs before import (Triton's interpreter on CPU), and the deviations it is
+known to have, each with its reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One implementation under test.
+
+    name: unique, kebab-case, shown in reports and case ids.
+    target: ``"package.module:attribute"`` of the object honouring the plug-in contract.
+    framework: the framework it is written in (what the suite converts inputs to).
+    requires: modules that must be importable, else every case is skipped with the reason.
+    env: environment variables set (if unset) before the target is imported.
+    first_party: written by this project (expected to pass everything it claims).
+    summary: one line for ``rope-suite list`` and the reports.
+    """
+
+    name: str
+    target: str
+    framework: str
+    requires: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    first_party: bool = True
+    summary: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+    def missing(self) -> str | None:
+        """The first required module that is not installed, or None."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return module
+        return None
+
+    def load(self) -> Any:
+        """Import and return the plug-in object (after setting ``env``)."""
+        for key, value in self.env:
+            os.environ.setdefault(key, value)
+        module_name, _, attribute = self.target.partition(":")
+        obj = importlib.import_module(module_name)
+        return getattr(obj, attribute) if attribute else obj
+
+
+FIRST_PARTY: tuple[Implementation, ...] = (
+    Implementation("numpy", "implementations.numpy_rope:IMPLEMENTATION", "numpy",
+                   requires=("ml_dtypes",), summary="vectorised NumPy, float32 angles"),
+    Implementation("torch-eager", "implementations.torch_rope:EAGER", "torch", requires=("torch",),
+                   summary="PyTorch eager"),
+    Implementation("torch-compile", "implementations.torch_rope:COMPILED", "torch", requires=("torch",),
+                   summary="PyTorch torch.compile"),
+    Implementation("jax-jit", "implementations.jax_rope:IMPLEMENTATION", "jax", requires=("jax",),
+                   summary="JAX under jax.jit"),
+    Implementation("tensorflow-xla", "implementations.tf_rope:IMPLEMENTATION", "tensorflow",
+                   requires=("tensorflow",), summary="TensorFlow tf.function(jit_compile=True)"),
+    Implementation("triton", "implementations.triton_rope:IMPLEMENTATION", "torch",
+                   requires=("torch", "triton"),
+                   summary="fused q+k Triton kernel, in-kernel cos/sin (interpreter on CPU)"),
+)
+
+REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY}
+
+
+def get(name: str) -> Implementation:
+    """The registered implementation ``name``; a ValueError lists the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown implementation {name!r}; registered: {', '.join(REGISTRY)}") from None
