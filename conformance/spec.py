@@ -316,7 +316,7 @@ class RopeSpec:
         """A spec from a Hugging Face model ``config.json`` (as a dict).
 
         Reads ``head_dim`` (or hidden_size / num_attention_heads), ``partial_rotary_factor``
-        (or GPT-NeoX ``rotary_pct``, GPT-J ``rotary_dim``), ``rope_theta`` and
+        (or GPT-NeoX ``rotary_pct``, GPT-J ``rotary_dim``), ``rope_theta`` (or ``rotary_emb_base``) and
         ``rope_scaling`` (or transformers 5 ``rope_parameters``). Where a scaling type needs
         the original context length and the scaling dict lacks it, HF uses the config's
         ``max_position_embeddings``; so does this.
@@ -324,7 +324,7 @@ class RopeSpec:
         cfg = dict(config)
         rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
         head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-        base = rope.pop("rope_theta", cfg.get("rope_theta", 10000.0))
+        base = rope.pop("rope_theta", cfg.get("rope_theta", cfg.get("rotary_emb_base", 10000.0)))
         fraction = rope.pop("partial_rotary_factor", cfg.get("partial_rotary_factor", cfg.get("rotary_pct")))
         rotary_dim = cfg.get("rotary_dim") or (int(head_dim * fraction) if fraction is not None else None)
         convention = "interleaved" if cfg.get("model_type") == "gptj" else "half"

@@ -21,3 +21,16 @@ def need(module: str) -> ModuleType:
         if STRICT:
             pytest.fail(f"{module} is required in CI but cannot be imported: {err}")
         pytest.skip(f"{module} is not installed ({err}); install the 'test' extra")
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    # CI replays the same examples on every run, so a landing never depends on luck; locally
+    # hypothesis explores (and prints the seed of any failure).
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None, print_blob=True)
+    settings.load_profile("ci" if STRICT else "dev")
+
+
+_hypothesis_profiles()
