@@ -19,7 +19,7 @@ from .spec import Axial2D, MRope, RopeSpec, Scaling
 
 __all__ = [
     "inverse_frequencies", "attention_factor", "sequence_length", "pair_axes", "pair_channels",
-    "angles", "cos_sin", "expand_to_channels", "rotate_pairs", "apply", "check_positions",
+    "angles", "cos_sin", "expand_to_channels", "rotate_pairs", "apply", "apply_transpose", "check_positions",
 ]
 
 
@@ -215,6 +215,11 @@ def pair_axes(spec: RopeSpec) -> np.ndarray:
     return out
 
 
+def apply_transpose(cotangent: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
+    """d<apply(x), g>/dx = g A R(-phi): the gradient every autodiff implementation must return."""
+    return apply(cotangent, positions, spec, transpose=True)
+
+
 # --- angles, cos/sin, rotation ------------------------------------------------------------------
 
 def angles(positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
@@ -257,19 +262,25 @@ def rotate_pairs(a: np.ndarray, b: np.ndarray, cos: np.ndarray, sin: np.ndarray)
     return a * cos - b * sin, b * cos + a * sin
 
 
-def apply(x: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
+def apply(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, *, transpose: bool = False) -> np.ndarray:
     """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
     [batch, seq, n_axes]); returns a new float64 array of x's shape.
 
-    Channels past rotary_dim are copied unchanged. x is not modified.
+    Channels past rotary_dim are copied unchanged. x is not modified. With ``transpose``
+    the rotation is by -phi: R^T x, which is also the vector-Jacobian product of apply.
     """
     x = np.asarray(x)
     if x.ndim != 4 or x.shape[-1] != spec.head_dim:
         raise ValueError(f"x.shape={x.shape} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
     pos = check_positions(positions, spec, leading_shape=x.shape[:2])
     cos, sin = cos_sin(pos, spec)
-    cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads
+    cos, sin = cos[:, :, None, :], (-sin if transpose else sin)[:, :, None, :]  # broadcast over heads
     first, second = pair_channels(spec)
     out = x.astype(np.float64, copy=True)
     out[..., first], out[..., second] = rotate_pairs(out[..., first], out[..., second], cos, sin)
     return out
+
+
+def apply_transpose(cotangent: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
+    """d<apply(x), g>/dx = g A R(-phi): the gradient every autodiff implementation must return."""
+    return apply(cotangent, positions, spec, transpose=True)

@@ -1,0 +1,105 @@
+"""The accuracy model: how far from exact math an implementation may land, element by element.
+
+A fixed rtol is wrong for RoPE. The angle phi = m * theta grows with the position m, and
+standard practice computes it in float32, so its absolute error grows with m too (at m = 2^20
+one float32 step of phi is 0.125 rad); a bound loose enough for that lets a bfloat16 angle
+(an error 2^16 times larger) through at small positions. So the bound follows the error that
+standard practice makes, per element, and an implementation passes when it stays within a
+small factor of it.
+
+Standard practice (HF, torchtune, flash-attn): theta rounded to float32, phi = m * theta in
+float32, cos and sin in float32, then the rotation y1 = a cos - b sin, y2 = b cos + a sin in
+the input dtype (or in float32, which is no worse), the result stored in the input dtype.
+With u the input dtype's unit roundoff and u_a that of the angle arithmetic (float32, or
+float64 for float64 inputs, whose users expect float64 throughout), a first-order error
+analysis of one pair (a, b) with attention factor g gives
+
+    |delta phi|      <= 2 u_a |phi|                 (theta rounded, product rounded)
+    |delta cos/sin|  <= |delta phi| + u_a + u       (evaluation, then cast to the dtype)
+    |delta y|        <= g (|a| + |b|) (2 u_a |phi| + u_a + 3 u) + u |y|
+                        (three roundings in the rotation, one in the final store)
+
+The allowed error is SAFETY times that, plus a floor of one unit roundoff of the largest
+input (so exact zeros do not demand exact zeros). Channels past rotary_dim must be bit-equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import reference
+from .frameworks import UNIT_ROUNDOFF
+from .spec import RopeSpec
+
+SAFETY = 4.0
+"""How far beyond standard practice an implementation may land: room for a pow() or sin()
+a few ulp off, and for positions cast to float32 above 2^24, but not for an angle computed in
+half precision (a factor of 2^13 or more)."""
+
+
+def angle_roundoff(dtype: str) -> float:
+    """u_a: float64 angle arithmetic for float64 inputs, float32 for every narrower dtype."""
+    return UNIT_ROUNDOFF["float64"] if dtype == "float64" else UNIT_ROUNDOFF["float32"]
+
+
+def standard_error(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str) -> np.ndarray:
+    """The first-order error of standard practice for each element of apply(x), float64, x's shape.
+
+    x holds the exact input values (already rounded to ``dtype``), [batch, seq, heads, head_dim].
+    """
+    u, ua = UNIT_ROUNDOFF[dtype], angle_roundoff(dtype)
+    phi = np.abs(reference.angles(positions, spec))[:, :, None, :]
+    g = reference.attention_factor(spec)
+    first, second = reference.pair_channels(spec)
+    a, b = np.abs(x[..., first]), np.abs(x[..., second])
+    y = np.abs(reference.apply(x, positions, spec))
+    pair = g * (a + b) * (2 * ua * phi + ua + 3 * u)
+    err = np.zeros_like(y)
+    err[..., first] = pair + u * y[..., first]
+    err[..., second] = pair + u * y[..., second]
+    return err
+
+
+def allowed_error(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str) -> np.ndarray:
+    """SAFETY x standard_error + floor on the rotated channels; 0 on the pass-through tail."""
+    floor = UNIT_ROUNDOFF[dtype] * float(np.max(np.abs(x), initial=0.0))
+    bound = SAFETY * standard_error(x, positions, spec, dtype) + floor
+    bound[..., spec.rotary_dim:] = 0.0
+    return bound
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """got vs want under per-element bounds; ``worst`` is the element with the largest err/bound."""
+
+    max_abs_err: float
+    max_rel_err: float
+    over: int
+    total: int
+    worst: tuple[int, ...]
+    got: float
+    want: float
+    bound: float
+
+    @property
+    def ok(self) -> bool:
+        return self.over == 0
+
+
+def compare(got: np.ndarray, want: np.ndarray, bound: np.ndarray) -> Comparison:
+    """Compare element-wise; NaN or Inf in ``got`` counts as over the bound."""
+    err = np.abs(got - want)
+    err = np.where(np.isfinite(err), err, np.inf)
+    over = err > bound
+    ratio = np.where(bound > 0, err / np.where(bound > 0, bound, 1.0), np.where(err > 0, np.inf, 0.0))
+    worst = np.unravel_index(int(np.argmax(ratio)), got.shape) if got.size else ()
+    rel = err / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
+    return Comparison(
+        max_abs_err=float(np.max(err, initial=0.0)),
+        max_rel_err=float(np.max(np.where(err > 0, rel, 0.0), initial=0.0)),
+        over=int(np.count_nonzero(over)), total=int(got.size), worst=tuple(int(i) for i in worst),
+        got=float(got[worst]) if got.size else 0.0, want=float(want[worst]) if got.size else 0.0,
+        bound=float(bound[worst]) if got.size else 0.0,
+    )

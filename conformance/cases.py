@@ -1,0 +1,149 @@
+"""The cases the checks run: named specs, named position patterns, and the inputs they make.
+
+A case is a spec (a model preset or a named variant), a dtype, a shape and a position pattern
+named after what real models do with positions (``decode_offset_per_row``, ``packed_restart``,
+...). Inputs come from a fixed seed derived from the case id, so every case is reproducible
+from its id alone; x is rounded to the case's dtype so the float64 reference sees exactly the
+numbers the implementation gets.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frameworks import round_to
+from .presets import PRESETS
+from .spec import RopeSpec
+
+# Specs beyond the model presets, one per scaling type and feature the presets do not cover.
+VARIANTS: dict[str, RopeSpec] = {
+    "linear-x4": RopeSpec(head_dim=64, scaling={"rope_type": "linear", "factor": 4.0}),
+    "ntk-x8": RopeSpec(head_dim=64, scaling={"rope_type": "ntk", "factor": 8.0}),
+    # dynamic NTK: an original length far above every position (default frequencies) ...
+    "dynamic-below": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                    "original_max_position_embeddings": 1 << 22}),
+    # ... and one that the positions exceed (grown base).
+    "dynamic-above": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                    "original_max_position_embeddings": 256}),
+    # DeepSeek-V2 style YaRN: mscale and mscale_all_dim give the attention factor.
+    "yarn-mscale": RopeSpec(head_dim=64, scaling={"rope_type": "yarn", "factor": 40.0,
+                                                  "original_max_position_embeddings": 4096, "beta_fast": 32.0,
+                                                  "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
+    "yarn-untruncated": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved", scaling={
+        "rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 2048, "truncate": False}),
+    "longrope-short": RopeSpec(head_dim=48, scaling={
+        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 1 << 22,
+        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
+    "longrope-long": RopeSpec(head_dim=48, scaling={
+        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 256,
+        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
+    "interleaved-partial-half": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved"),
+}
+
+SPECS: dict[str, RopeSpec] = {**PRESETS, **VARIANTS}
+
+# A subset that still covers every kind of feature, for the checks that need fewer cases.
+REPRESENTATIVE: tuple[str, ...] = ("llama2-7b", "gpt-j-6b", "phi-2", "llama3.1-8b", "qwen2.5-7b-yarn",
+                                   "dynamic-above", "longrope-long", "qwen3-vl", "sam2")
+
+PositionPattern = Callable[[np.random.Generator, RopeSpec, int, int], np.ndarray]
+
+
+def _streams(spec: RopeSpec, one_axis: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Give 1D positions [batch, seq] the spec's axes: M-RoPE gets (t, h, w) of an image-like grid
+    after the text position; 2D axial gets (x, y) on a square-ish grid."""
+    if spec.n_axes == 1:
+        return one_axis
+    batch, seq = one_axis.shape
+    side = max(1, int(np.ceil(np.sqrt(seq))))
+    cell = np.arange(seq)
+    row, col = cell // side, cell % side
+    if spec.n_axes == 2:
+        return np.stack([np.broadcast_to(col, (batch, seq)), np.broadcast_to(row, (batch, seq))], axis=-1) \
+            + rng.integers(0, 64, size=(batch, 1, 2))
+    t = one_axis
+    return np.stack([t, t + row, t + col], axis=-1)
+
+
+def per_row(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """Each row its own random positions below 4096 (padding, beams, ragged batches)."""
+    return _streams(spec, np.sort(rng.integers(0, 4096, size=(batch, seq)), axis=1), rng)
+
+
+def contiguous(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """0, 1, ..., seq-1 in every row (prefill)."""
+    return _streams(spec, np.broadcast_to(np.arange(seq), (batch, seq)).copy(), rng)
+
+
+def offset(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """A chunk continuing a KV cache: start + arange(seq), a different start per row."""
+    return _streams(spec, rng.integers(1, 3000, size=(batch, 1)) + np.arange(seq), rng)
+
+
+def decode_offset_per_row(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """One new token per row (seq 1), each row at its own cache length (MLX 3494, Liger PR 477)."""
+    return _streams(spec, rng.integers(1, 4096, size=(batch, 1)), rng)
+
+
+def packed_restart(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """Packed sequences: positions restart mid-row where the next document starts (Megatron PR 5243)."""
+    out = np.empty((batch, seq), dtype=np.int64)
+    for b in range(batch):
+        cut = rng.integers(1, seq)
+        out[b, :cut], out[b, cut:] = np.arange(cut), np.arange(seq - cut)
+    return _streams(spec, out, rng)
+
+
+def large_positions(rng: np.random.Generator, spec: RopeSpec, batch: int, seq: int) -> np.ndarray:
+    """Positions up to 2^20 (long context; float32 angles are coarse here)."""
+    return _streams(spec, np.sort(rng.integers((1 << 20) - 4096, (1 << 20) + 1, size=(batch, seq)), axis=1), rng)
+
+
+PATTERNS: dict[str, PositionPattern] = {f.__name__: f for f in (
+    per_row, contiguous, offset, decode_offset_per_row, packed_restart, large_positions)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input configuration. ``id`` names it completely; inputs are a pure function of it."""
+
+    spec_name: str
+    dtype: str
+    pattern: str = "per_row"
+    batch: int = 2
+    seq: int = 6
+    heads: int = 3
+    pos_dtype: str = "int64"
+
+    @property
+    def spec(self) -> RopeSpec:
+        return SPECS[self.spec_name]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, self.seq, self.heads, self.spec.head_dim)
+
+    @property
+    def id(self) -> str:
+        parts = [self.spec_name, self.dtype, self.pattern]
+        if (self.batch, self.seq, self.heads) != (2, 6, 3):
+            parts.append(f"b{self.batch}s{self.seq}h{self.heads}")
+        if self.pos_dtype != "int64":
+            parts.append(self.pos_dtype)
+        return "/".join(parts)
+
+    @property
+    def seed(self) -> int:
+        return zlib.crc32(self.id.encode())
+
+    def inputs(self, salt: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(x, positions): x float64 holding values exactly representable in ``dtype``,
+        positions int64 of the pattern's shape."""
+        rng = np.random.default_rng([self.seed, salt])
+        x = round_to(rng.standard_normal(self.shape), self.dtype)
+        positions = PATTERNS[self.pattern](rng, self.spec, self.batch, self.seq)
+        return x, np.ascontiguousarray(positions, dtype=np.int64)

@@ -1,0 +1,291 @@
+"""The checks: one record each, and the function that decides a case.
+
+A check function takes a loaded :class:`Subject` and a :class:`Case` and returns an
+:class:`Outcome` (numbers for the reports), raising :class:`CheckFailed` with a message that
+pinpoints the bug. Which cases each check runs is in :mod:`conformance.plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import accuracy, reference
+from .accuracy import Comparison
+from .cases import Case
+from .frameworks import has_autodiff, round_to, to_numpy
+from .subject import Subject
+
+
+@dataclass
+class Outcome:
+    """What a passing check measured (a failing one carries the same in CheckFailed)."""
+
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    bound: float | None = None
+    value: float | None = None  # a reported figure (the precision horizon)
+    note: str = ""
+
+
+class CheckFailed(AssertionError):
+    def __init__(self, message: str, outcome: Outcome | None = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome or Outcome()
+
+
+@dataclass(frozen=True)
+class Check:
+    """name: short id used in case ids; summary: one line for reports; needs_autodiff: skip
+    frameworks without it; reported: measures a figure rather than deciding pass/fail."""
+
+    name: str
+    run: Callable[[Subject, Case], Outcome]
+    summary: str
+    needs_autodiff: bool = False
+    reported: bool = False
+    tags: tuple[str, ...] = field(default=())
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+def spec_text(case: Case) -> str:
+    return f"{json.dumps(case.spec.to_dict())}  (spec {case.spec_name!r})"
+
+
+def mismatch_report(what: str, subject: Subject, case: Case, cmp: Comparison, positions: np.ndarray,
+                    shape_label: str = "x") -> str:
+    """The failure message: the call, the spec, where the worst element is, got vs wanted, error vs bound."""
+    b, s, h, d = cmp.worst if len(cmp.worst) == 4 else (*cmp.worst, 0, 0, 0)[:4]
+    spec = case.spec
+    first, second = reference.pair_channels(spec)
+    pair = next((i for i in range(spec.n_pairs) if d in (first[i], second[i])), None)
+    channel = f"pair {pair}" if pair is not None else "pass-through tail"
+    pos = positions[b, s].tolist() if positions.ndim >= 2 else positions
+    share = 100.0 * cmp.over / max(cmp.total, 1)
+    return "\n".join([
+        f"{what}: {subject.name} on {case.spec_name}, {case.dtype}, {shape_label}{list(case.shape)}, "
+        f"positions {case.pattern} ({case.pos_dtype})",
+        f"  spec: {spec_text(case)}",
+        f"  mismatched elements: {cmp.over} / {cmp.total} ({share:.1f}%) over the allowed error",
+        f"  worst: {shape_label}[{b}, {s}, {h}, {d}] ({channel}, position {pos}): got {cmp.got:.8g}, wanted {cmp.want:.8g}",
+        f"  error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g} "
+        f"({accuracy.SAFETY:g}x standard practice in {case.dtype}); max abs err {cmp.max_abs_err:.3g}, "
+        f"max rel err {cmp.max_rel_err:.3g}",
+    ])
+
+
+def _decide(cmp: Comparison, message: Callable[[], str]) -> Outcome:
+    outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound)
+    if not cmp.ok:
+        raise CheckFailed(message(), outcome)
+    return outcome
+
+
+# --- check functions --------------------------------------------------------------------------------
+
+def agreement(subject: Subject, case: Case) -> Outcome:
+    """rope(x) equals the float64 reference within the accuracy model."""
+    x, pos = case.inputs()
+    got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
+    cmp = accuracy.compare(got, reference.apply(x, pos, case.spec), accuracy.allowed_error(x, pos, case.spec, case.dtype))
+    return _decide(cmp, lambda: mismatch_report("agreement with the float64 reference", subject, case, cmp, pos))
+
+
+def fused_qk(subject: Subject, case: Case) -> Outcome:
+    """rope_qk(q, k) rotates q and k like rope() (k with its own head count, as in GQA)."""
+    if not subject.has_rope_qk:
+        raise CheckFailed("no rope_qk")  # the plan only schedules this for subjects that have it
+    q, pos = case.inputs()
+    k = q[:, :, : max(1, case.heads // 2)][:, :, ::-1].copy()
+    got_q, got_k = subject.rope_qk(q, k, pos, case.spec, case.dtype, case.pos_dtype)
+    worst = None
+    for label, inp, got in (("q", q, got_q), ("k", k, got_k)):
+        cmp = accuracy.compare(got, reference.apply(inp, pos, case.spec),
+                               accuracy.allowed_error(inp, pos, case.spec, case.dtype))
+        if not cmp.ok:
+            raise CheckFailed(mismatch_report(f"fused rope_qk, {label} output", subject, case, cmp, pos, label),
+                              Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound))
+        worst = cmp if worst is None or cmp.max_abs_err > worst.max_abs_err else worst
+    return Outcome(worst.max_abs_err, worst.max_rel_err, worst.bound)
+
+
+def shifted_rows(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """q, k and positions whose rows are the same token positions shifted by 0, 1000, 12345, ...
+    Every row is in one call, so frequencies that depend on max(position) are shared."""
+    q, base = case.inputs()
+    k, _ = case.inputs(salt=1)
+    q[:] = q[:1]
+    k[:] = k[:1]
+    shifts = np.array([0, 1000, 12345, 77777, 3][: case.batch]).reshape(-1, *([1] * (base.ndim - 1)))
+    return q, k, base[:1] + shifts, shifts
+
+
+def relative_position(subject: Subject, case: Case) -> Outcome:
+    """q(m).k(n) == q(m+s).k(n+s) on the implementation's own outputs (RoFormer sec. 3.4.1)."""
+    q, k, pos, shifts = shifted_rows(case)
+    spec, dtype = case.spec, case.dtype
+    rq, rk = subject.rope(q, pos, spec, dtype), subject.rope(k, pos, spec, dtype)
+    scores = np.einsum("bshd,bthd->bhst", rq, rk)
+    # Error of a score: sum over d of bound(q_d)|k_d| + |q_d|bound(k_d), for both rows compared.
+    bq, bk = accuracy.allowed_error(q, pos, spec, dtype), accuracy.allowed_error(k, pos, spec, dtype)
+    wq, wk = np.abs(reference.apply(q, pos, spec)), np.abs(reference.apply(k, pos, spec))
+    dot_bound = np.einsum("bshd,bthd->bhst", bq, wk) + np.einsum("bshd,bthd->bhst", wq, bk)
+    cmp = accuracy.compare(scores[1:], np.broadcast_to(scores[:1], scores[1:].shape), dot_bound[1:] + dot_bound[:1])
+
+    def message() -> str:
+        b, h, s, t = cmp.worst
+        return "\n".join([
+            f"relative-position invariance: {subject.name} on {case.spec_name}, {dtype}, x{list(case.shape)}",
+            f"  spec: {spec_text(case)}",
+            f"  q(m).k(n) changed when every position moved by {int(shifts.ravel()[b + 1])}: "
+            f"head {h}, query token {s} (position {pos[0, s].tolist()}), key token {t} (position {pos[0, t].tolist()})",
+            f"  got {cmp.got:.8g}, unshifted {cmp.want:.8g}: difference {abs(cmp.got - cmp.want):.3g} vs allowed "
+            f"{cmp.bound:.3g}; {cmp.over} / {cmp.total} scores over",
+        ])
+    return _decide(cmp, message)
+
+
+def pair_norms(subject: Subject, case: Case) -> Outcome:
+    """Every rotated pair keeps its length (times the attention factor)."""
+    x, pos = case.inputs()
+    spec = case.spec
+    got = subject.rope(x, pos, spec, case.dtype, case.pos_dtype)
+    first, second = reference.pair_channels(spec)
+    bound = accuracy.allowed_error(x, pos, spec, case.dtype)
+    g = reference.attention_factor(spec)
+    cmp = accuracy.compare(np.hypot(got[..., first], got[..., second]), g * np.hypot(x[..., first], x[..., second]),
+                           bound[..., first] + bound[..., second])
+
+    def message() -> str:
+        b, s, h, i = cmp.worst
+        return "\n".join([
+            f"pair norm: {subject.name} on {case.spec_name}, {case.dtype}, x{list(case.shape)}",
+            f"  spec: {spec_text(case)}",
+            f"  pair {i} (channels {first[i]}, {second[i]}) at x[{b}, {s}, {h}], position {pos[b, s].tolist()}: "
+            f"length {cmp.got:.8g}, wanted {cmp.want:.8g} (input length x attention factor {g:g})",
+            f"  error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g}; {cmp.over} / {cmp.total} pairs over",
+        ])
+    return _decide(cmp, message)
+
+
+def identity_at_zero(subject: Subject, case: Case) -> Outcome:
+    """At position 0 every pair is unrotated: rope(x) == attention_factor * x on rotated channels."""
+    x, pos = case.inputs()
+    pos = np.zeros_like(pos)
+    got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
+    cmp = accuracy.compare(got, reference.apply(x, pos, case.spec), accuracy.allowed_error(x, pos, case.spec, case.dtype))
+    return _decide(cmp, lambda: mismatch_report("identity at position 0", subject, case, cmp, pos))
+
+
+def tail_passthrough(subject: Subject, case: Case) -> Outcome:
+    """Channels rotary_dim..head_dim-1 come back bit-identical (partial rotary)."""
+    x, pos = case.inputs()
+    r = case.spec.rotary_dim
+    got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
+    changed = np.argwhere(got[..., r:] != x[..., r:])
+    if len(changed):
+        b, s, h, d = changed[0]
+        raise CheckFailed("\n".join([
+            f"pass-through tail: {subject.name} on {case.spec_name}, {case.dtype}, x{list(case.shape)}",
+            f"  spec: {spec_text(case)}",
+            f"  {len(changed)} / {got[..., r:].size} tail elements changed; first at x[{b}, {s}, {h}, {r + d}] "
+            f"(rotary_dim={r}): got {got[b, s, h, r + d]:.8g}, input {x[b, s, h, r + d]:.8g}",
+        ]), Outcome(float(np.max(np.abs(got[..., r:] - x[..., r:]))), None, 0.0))
+    return Outcome(0.0, 0.0, 0.0)
+
+
+def output_contract(subject: Subject, case: Case) -> Outcome:
+    """Same shape and dtype (checked on every call), finite, inputs untouched, deterministic."""
+    x, pos = case.inputs()
+    spec, fw = case.spec, subject.framework
+    xn, pn = subject.native(x, case.dtype), subject.native(pos, case.pos_dtype)
+    x_before, p_before = subject.check_output(xn, xn, case.dtype, "input"), np.array(pos)
+    first = subject.check_output(subject.obj.rope(xn, pn, spec), xn, case.dtype)
+    second = subject.check_output(subject.obj.rope(xn, pn, spec), xn, case.dtype)
+    problems = []
+    if not np.all(np.isfinite(first)):
+        bad = np.argwhere(~np.isfinite(first))[0]
+        problems.append(f"non-finite output: {int((~np.isfinite(first)).sum())} elements, first at "
+                        f"x{list(bad)} = {first[tuple(bad)]}")
+    x_after = subject.check_output(xn, xn, case.dtype, "input")
+    if not np.array_equal(x_after, x_before, equal_nan=True):
+        where = np.argwhere(x_after != x_before)[0]
+        problems.append(f"x was modified in place: x{list(where)} was {x_before[tuple(where)]:.8g}, "
+                        f"is {x_after[tuple(where)]:.8g}")
+    if not np.array_equal(to_numpy(fw, pn), p_before):
+        problems.append("positions were modified in place")
+    if not np.array_equal(first, second, equal_nan=True):
+        where = np.argwhere(first != second)[0]
+        problems.append(f"not deterministic: two calls differ at x{list(where)}: "
+                        f"{first[tuple(where)]:.8g} vs {second[tuple(where)]:.8g}")
+    if problems:
+        raise CheckFailed("\n".join([f"output contract: {subject.name} on {case.spec_name}, {case.dtype}, "
+                                     f"x{list(case.shape)}", f"  spec: {spec_text(case)}",
+                                     *(f"  {p}" for p in problems)]))
+    return Outcome(note="ok")
+
+
+def gradient(subject: Subject, case: Case) -> Outcome:
+    """The VJP with respect to x is the inverse rotation of the cotangent (times the attention factor)."""
+    x, pos = case.inputs()
+    g, _ = case.inputs(salt=7)
+    got = subject.vjp(x, pos, g, case.spec, case.dtype)
+    cmp = accuracy.compare(got, reference.apply_transpose(g, pos, case.spec),
+                           accuracy.allowed_error(g, pos, case.spec, case.dtype))
+    return _decide(cmp, lambda: mismatch_report("gradient (VJP = inverse rotation of the cotangent)",
+                                                subject, case, cmp, pos, "grad"))
+
+
+HORIZON_THRESHOLD = 1e-2
+"""Precision horizon: the error, relative to max|x|, above which a position is past the horizon."""
+HORIZON_POSITIONS = np.array([0] + [1 << k for k in range(31)], dtype=np.int64)
+
+
+def precision_horizon(subject: Subject, case: Case) -> Outcome:
+    """The largest position 2^k at which max|rope - exact| / max|x| stays under HORIZON_THRESHOLD
+    (and at every smaller power of two). Reported, not judged; non-finite output still fails."""
+    spec = case.spec
+    n = len(HORIZON_POSITIONS)
+    rng = np.random.default_rng(case.seed)
+    x = round_to(rng.standard_normal((n, 1, case.heads, spec.head_dim)), case.dtype)
+    pos = HORIZON_POSITIONS.reshape(n, 1)
+    if spec.n_axes > 1:
+        pos = np.repeat(pos[..., None], spec.n_axes, axis=-1)
+    got = subject.rope(x, pos, spec, case.dtype, case.pos_dtype)
+    if not np.all(np.isfinite(got)):
+        row = int(np.argwhere(~np.isfinite(got))[0][0])
+        raise CheckFailed(f"precision horizon: {subject.name} returns non-finite values at position "
+                          f"{int(HORIZON_POSITIONS[row])} ({case.dtype}, spec {case.spec_name})")
+    err = np.max(np.abs(got - reference.apply(x, pos, spec)).reshape(n, -1), axis=1) / np.max(np.abs(x))
+    within = np.cumprod(err < HORIZON_THRESHOLD).astype(bool)
+    horizon = int(HORIZON_POSITIONS[within][-1]) if within.any() else -1
+    return Outcome(float(np.max(err)), None, HORIZON_THRESHOLD, value=float(horizon),
+                   note=f"error < {HORIZON_THRESHOLD:g} x max|x| up to position {horizon}")
+
+
+CHECKS: dict[str, Check] = {c.name: c for c in (
+    Check("agreement", agreement, "equals the float64 reference within the accuracy model"),
+    Check("fused_qk", fused_qk, "rope_qk rotates q and k (different head counts) like rope"),
+    Check("relative_position", relative_position, "q(m).k(n) == q(m+s).k(n+s) on its own outputs"),
+    Check("pair_norms", pair_norms, "every rotated pair keeps its length x attention factor"),
+    Check("identity_at_zero", identity_at_zero, "position 0 leaves x unrotated"),
+    Check("tail_passthrough", tail_passthrough, "channels past rotary_dim are bit-identical"),
+    Check("output_contract", output_contract, "shape, dtype, finite, no mutation, deterministic"),
+    Check("gradient", gradient, "VJP equals the inverse rotation of the cotangent", needs_autodiff=True),
+    Check("precision_horizon", precision_horizon, "largest position with error < 1e-2 max|x| (reported)",
+          reported=True),
+)}
+
+
+def applicable(check: Check, subject: Subject) -> str | None:
+    """Why a check does not apply to this subject (a skip reason), or None."""
+    if check.needs_autodiff and not has_autodiff(subject.framework):
+        return f"{subject.framework} has no autodiff"
+    if check.name == "fused_qk" and not subject.has_rope_qk:
+        return f"{subject.name} has no rope_qk (optional)"
+    return None
+

@@ -1,0 +1,114 @@
+"""An implementation under test, loaded: calls it through the plug-in contract and enforces it.
+
+The suite hands the implementation native arrays built from NumPy, calls ``rope`` (or
+``rope_qk``), and checks the output contract on every call before any number is compared:
+a native array, the same shape and dtype as x. A violation raises :class:`ContractViolation`
+with a one-line diagnosis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import frameworks
+from .frameworks import FRAMEWORKS
+from .spec import RopeSpec
+
+
+class ContractViolation(Exception):
+    """The implementation broke the plug-in contract (wrong type, shape or dtype, bad attribute)."""
+
+
+class LoadError(Exception):
+    """The target cannot be loaded as a plug-in; the message says why."""
+
+
+@dataclass
+class Subject:
+    """A loaded plug-in object with its display name."""
+
+    name: str
+    obj: Any
+
+    def __post_init__(self) -> None:
+        framework = getattr(self.obj, "framework", None)
+        if framework not in FRAMEWORKS:
+            raise LoadError(f"{self.name}: framework={framework!r} is invalid: allowed {', '.join(FRAMEWORKS)}")
+        if not callable(getattr(self.obj, "rope", None)):
+            raise LoadError(f"{self.name}: has no callable rope(x, positions, spec)")
+
+    @property
+    def framework(self) -> str:
+        return self.obj.framework
+
+    @property
+    def device(self) -> str:
+        return getattr(self.obj, "device", "cpu") or "cpu"
+
+    @property
+    def has_rope_qk(self) -> bool:
+        return callable(getattr(self.obj, "rope_qk", None))
+
+    def unsupported(self, spec: RopeSpec, dtype: str) -> str | None:
+        """Why this case cannot run here (a skip reason), or None when it can."""
+        if self.device == "cuda" and self.framework == "torch":
+            import torch
+            if not torch.cuda.is_available():
+                return f"{self.name} runs on CUDA and no CUDA device is available"
+        supports = getattr(self.obj, "supports", None)
+        if supports is not None:
+            try:
+                answer = supports(spec, dtype)
+            except Exception as err:  # a broken supports() is the plug-in's failure, not a skip
+                raise ContractViolation(f"{self.name}: supports(spec, {dtype!r}) raised "
+                                        f"{type(err).__name__}: {err}") from err
+            if not isinstance(answer, (bool, np.bool_)):
+                raise ContractViolation(f"{self.name}: supports() returned {answer!r}, not a bool")
+            if not answer:
+                return f"{self.name} does not support this spec in {dtype} (its supports() says so)"
+        return None
+
+    # --- calls ---------------------------------------------------------------------------------
+    def native(self, array: np.ndarray, dtype: str) -> Any:
+        return frameworks.to_native(self.framework, array, dtype, self.device)
+
+    def check_output(self, out: Any, like: Any, dtype: str, what: str = "rope") -> np.ndarray:
+        """Enforce the output contract and return the output as float64 NumPy."""
+        fw = self.framework
+        if not frameworks.is_native(fw, out):
+            raise ContractViolation(f"{self.name}: {what}() returned {type(out).__module__}."
+                                    f"{type(out).__qualname__}, not a {fw} array")
+        if tuple(out.shape) != tuple(like.shape):
+            raise ContractViolation(f"{self.name}: {what}() returned shape {tuple(out.shape)}, "
+                                    f"but x has shape {tuple(like.shape)}")
+        got_dtype = frameworks.dtype_name(fw, out)
+        if got_dtype != dtype:
+            raise ContractViolation(f"{self.name}: {what}() returned dtype {got_dtype}, but x is {dtype}")
+        return frameworks.to_numpy(fw, frameworks.synchronize(fw, out))
+
+    def rope(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
+             pos_dtype: str = "int64") -> np.ndarray:
+        """Call ``rope`` on native copies of (x, positions); the output as float64 NumPy."""
+        xn, pn = self.native(x, dtype), self.native(positions, pos_dtype)
+        return self.check_output(self.obj.rope(xn, pn, spec), xn, dtype)
+
+    def rope_qk(self, q: np.ndarray, k: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
+                pos_dtype: str = "int64") -> tuple[np.ndarray, np.ndarray]:
+        qn, kn, pn = self.native(q, dtype), self.native(k, dtype), self.native(positions, pos_dtype)
+        out = self.obj.rope_qk(qn, kn, pn, spec)
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise ContractViolation(f"{self.name}: rope_qk() returned {type(out).__name__}, not a (q, k) tuple")
+        return self.check_output(out[0], qn, dtype, "rope_qk q"), self.check_output(out[1], kn, dtype, "rope_qk k")
+
+    def vjp(self, x: np.ndarray, positions: np.ndarray, cotangent: np.ndarray, spec: RopeSpec,
+            dtype: str) -> np.ndarray:
+        """d<rope(x), g>/dx through the framework's autodiff, as float64 NumPy."""
+        xn, pn, gn = self.native(x, dtype), self.native(positions, "int64"), self.native(cotangent, dtype)
+        grad = frameworks.vjp(self.framework, lambda v: self.obj.rope(v, pn, spec), xn, gn)
+        if grad is None:
+            raise ContractViolation(f"{self.name}: the gradient with respect to x is None "
+                                    "(rope() is not differentiable, or detaches x)")
+        return self.check_output(grad, xn, dtype, "gradient of rope")

@@ -1,0 +1,81 @@
+"""Resolving what the user names into implementations under test.
+
+A target is the name of a registered implementation (``rope-suite list``), ``pkg.module``,
+``pkg.module:object``, ``path/to/file.py`` or ``path/to/file.py:object``. Without an object,
+the module itself is the plug-in (module-level ``framework`` and ``rope``), unless it defines
+``IMPLEMENTATION``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from implementations.registry import REGISTRY, Implementation
+
+from .subject import LoadError, Subject
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to load: a registry record, or a free-form ``module[:object]`` / ``file.py[:object]``."""
+
+    name: str
+    record: Implementation | None = None
+
+    @property
+    def missing(self) -> str | None:
+        return self.record.missing() if self.record else None
+
+    def load(self) -> Subject:
+        """Import the target and wrap it; LoadError names what went wrong."""
+        if self.record is not None:
+            try:
+                return Subject(self.name, self.record.load())
+            except LoadError:
+                raise
+            except Exception as err:
+                raise LoadError(f"{self.name}: import of {self.record.target} failed: "
+                                f"{type(err).__name__}: {err}") from err
+        return Subject(self.name, load_object(self.name))
+
+
+def load_object(spec: str) -> Any:
+    """The object named by ``module[:object]`` or ``file.py[:object]``."""
+    where, _, attribute = spec.partition(":")
+    if where.endswith(".py") or "/" in where or where.startswith("."):
+        path = Path(where)
+        if not path.is_file():
+            raise LoadError(f"{spec}: module not found: no file {path}")
+        module_name = f"rope_suite_plugin_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as err:
+            raise LoadError(f"{spec}: importing {path} failed: {type(err).__name__}: {err}") from err
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as err:
+            raise LoadError(f"{spec}: module not found: {err.name or where}") from err
+        except Exception as err:
+            raise LoadError(f"{spec}: importing {where} failed: {type(err).__name__}: {err}") from err
+    if not attribute:
+        return getattr(module, "IMPLEMENTATION", module)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise LoadError(f"{spec}: attribute missing: {where} has no {attribute!r}") from None
+
+
+def resolve(names: list[str] | None) -> list[Target]:
+    """Targets for ``names``; every registered implementation when none are given."""
+    if not names:
+        return [Target(name, record) for name, record in REGISTRY.items()]
+    return [Target(n, REGISTRY.get(n)) for n in dict.fromkeys(names)]

@@ -1,0 +1,62 @@
+"""The conformance tests: every selected implementation x every planned (check, case).
+
+Parametrized by :mod:`conformance.plugin`; run ``pytest conformance --impl NAME`` for one
+implementation. Test ids read ``implementation/check/spec/dtype/pattern``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance import accuracy, reference
+from conformance.cases import Case
+from conformance.checks import CHECKS, CheckFailed, applicable
+from conformance.plan import Planned
+from conformance.strategies import position_shape, specs
+from conformance.subject import ContractViolation, Subject
+
+
+def test_check(subject: Subject, planned: Planned, record: dict[str, Any]) -> None:
+    check, case = CHECKS[planned.check], planned.case
+    record.update(check=check.name, spec_name=case.spec_name, spec=case.spec.to_dict(), dtype=case.dtype,
+                  shape=list(case.shape), pattern=case.pattern, id=planned.id)
+    reason = applicable(check, subject) or subject.unsupported(case.spec, case.dtype)
+    if reason:
+        pytest.skip(reason)
+    try:
+        outcome = check.run(subject, case)
+    except CheckFailed as failure:
+        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest conformance --impl {subject.name} "
+                                             f"-k '{subject.name}/{planned.id}'")
+    except ContractViolation as violation:
+        outcome, problem = None, str(violation)
+    else:
+        problem = None
+    if outcome is not None:
+        record.update(max_abs_err=outcome.max_abs_err, max_rel_err=outcome.max_rel_err, bound=outcome.bound,
+                      value=outcome.value, note=outcome.note)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=specs(max_head_dim=32), batch=st.integers(1, 3), seq=st.integers(1, 5), heads=st.integers(1, 3),
+       max_position=st.sampled_from([16, 4096, 1 << 20]), seed=st.integers(0, 2**32 - 1))
+def test_random_specs(subject: Subject, spec, batch: int, seq: int, heads: int, max_position: int, seed: int) -> None:
+    """Agreement on specs, shapes and positions drawn by hypothesis (float32). A failure prints the
+    drawn example; rerun it with the printed ``--hypothesis-seed``."""
+    import numpy as np
+    if subject.unsupported(spec, "float32"):
+        pytest.skip(subject.unsupported(spec, "float32"))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, seq, heads, spec.head_dim)).astype(np.float32).astype(np.float64)
+    pos = rng.integers(0, max_position, size=position_shape(spec, batch, seq))
+    got = subject.rope(x, pos, spec, "float32")
+    cmp = accuracy.compare(got, reference.apply(x, pos, spec), accuracy.allowed_error(x, pos, spec, "float32"))
+    assert cmp.ok, (f"agreement on a drawn spec: {subject.name}, spec {spec.to_dict()}, x{list(x.shape)}, "
+                    f"worst x{list(cmp.worst)} got {cmp.got:.8g} wanted {cmp.want:.8g}, "
+                    f"error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g}, {cmp.over}/{cmp.total} over")
