@@ -69,10 +69,18 @@ def reference_self_check() -> int:
     return 1 if failures else 0
 
 
-# The main job, in order. Later steps (conformance of installed implementations, benchmarks,
-# the comparison report) join this list as they are built.
+def conformance_of_installed() -> int:
+    """Every registered implementation through every check (absent frameworks are skipped)."""
+    import subprocess
+    return subprocess.call([sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q",
+                            "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"])
+
+
+# The main job, in order. Later steps (benchmarks, the comparison report) join this list as
+# they are built.
 STEPS: list[tuple[str, Callable[[], int]]] = [
     ("reference self-check", reference_self_check),
+    ("conformance of every installed implementation", conformance_of_installed),
 ]
 
 

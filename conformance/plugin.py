@@ -1,5 +1,8 @@
 """The pytest plugin that turns implementations x checks x cases into test items.
 
+Registered through the ``pytest11`` entry point, so it is active wherever rope-suite is
+installed; it only parametrizes tests that ask for the ``target`` fixture.
+
 Options: ``--impl TARGET`` (repeatable; or the environment variable ROPE_SUITE_IMPL, comma
 separated; default: every registered implementation), ``--profile quick|full`` and
 ``--rope-json FILE`` (one record per case, for the reports). The terminal summary ends with
