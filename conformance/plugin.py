@@ -1,7 +1,7 @@
 """The pytest plugin that turns implementations x checks x cases into test items.
 
 Registered through the ``pytest11`` entry point, so it is active wherever rope-suite is
-installed; it only parametrizes tests that ask for the ``target`` fixture.
+installed; it only parametrizes tests that ask for its ``rope_target`` fixture.
 
 Options: ``--impl TARGET`` (repeatable; or the environment variable ROPE_SUITE_IMPL, comma
 separated; default: every registered implementation), ``--profile quick|full`` and
@@ -49,15 +49,15 @@ def selected_profile(config: pytest.Config) -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" not in metafunc.fixturenames:
+    if "rope_target" not in metafunc.fixturenames:
         return
     targets = selected_targets(metafunc.config)
-    if "planned" in metafunc.fixturenames:
+    if "rope_planned" in metafunc.fixturenames:
         items = plan(selected_profile(metafunc.config))
         params = [(t, p) for t in targets for p in items]
-        metafunc.parametrize(("target", "planned"), params, ids=[f"{t.name}/{p.id}" for t, p in params])
+        metafunc.parametrize(("rope_target", "rope_planned"), params, ids=[f"{t.name}/{p.id}" for t, p in params])
     else:
-        metafunc.parametrize("target", targets, ids=[t.name for t in targets])
+        metafunc.parametrize("rope_target", targets, ids=[t.name for t in targets])
 
 
 class Subjects:
@@ -85,14 +85,15 @@ _SUBJECTS = Subjects()
 
 
 @pytest.fixture
-def subject(target: Target) -> Subject:
-    return _SUBJECTS.get(target)
+def rope_subject(rope_target: Target) -> Subject:
+    """The loaded implementation under test (a skip if its framework is absent)."""
+    return _SUBJECTS.get(rope_target)
 
 
 @pytest.fixture
-def record(request: pytest.FixtureRequest, target: Target) -> dict[str, Any]:
+def rope_record(request: pytest.FixtureRequest, rope_target: Target) -> dict[str, Any]:
     """The case's JSON record; the test fills in what it measured."""
-    rec: dict[str, Any] = {"implementation": target.name}
+    rec: dict[str, Any] = {"implementation": rope_target.name}
     request.node.user_properties.append((RECORD, rec))
     return rec
 

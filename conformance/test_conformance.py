@@ -20,7 +20,8 @@ from conformance.strategies import position_shape, specs
 from conformance.subject import ContractViolation, Subject
 
 
-def test_check(subject: Subject, planned: Planned, record: dict[str, Any]) -> None:
+def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[str, Any]) -> None:
+    subject, planned, record = rope_subject, rope_planned, rope_record
     check, case = CHECKS[planned.check], planned.case
     record.update(check=check.name, spec_name=case.spec_name, spec=case.spec.to_dict(), dtype=case.dtype,
                   shape=list(case.shape), pattern=case.pattern, id=planned.id)
@@ -30,7 +31,7 @@ def test_check(subject: Subject, planned: Planned, record: dict[str, Any]) -> No
     try:
         outcome = check.run(subject, case)
     except CheckFailed as failure:
-        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest conformance --impl {subject.name} "
+        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs conformance --impl {subject.name} "
                                              f"-k '{subject.name}/{planned.id}'")
     except ContractViolation as violation:
         outcome, problem = None, str(violation)
@@ -46,10 +47,11 @@ def test_check(subject: Subject, planned: Planned, record: dict[str, Any]) -> No
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spec=specs(max_head_dim=32), batch=st.integers(1, 3), seq=st.integers(1, 5), heads=st.integers(1, 3),
        max_position=st.sampled_from([16, 4096, 1 << 20]), seed=st.integers(0, 2**32 - 1))
-def test_random_specs(subject: Subject, spec, batch: int, seq: int, heads: int, max_position: int, seed: int) -> None:
+def test_random_specs(rope_subject: Subject, spec, batch: int, seq: int, heads: int, max_position: int, seed: int) -> None:
     """Agreement on specs, shapes and positions drawn by hypothesis (float32). A failure prints the
     drawn example; rerun it with the printed ``--hypothesis-seed``."""
     import numpy as np
+    subject = rope_subject
     if subject.unsupported(spec, "float32"):
         pytest.skip(subject.unsupported(spec, "float32"))
     rng = np.random.default_rng(seed)
