@@ -317,9 +317,10 @@ class RopeSpec:
 
         Reads ``head_dim`` (or hidden_size / num_attention_heads), ``partial_rotary_factor``
         (or GPT-NeoX ``rotary_pct``, GPT-J ``rotary_dim``), ``rope_theta`` (or ``rotary_emb_base``) and
-        ``rope_scaling`` (or transformers 5 ``rope_parameters``). Where a scaling type needs
-        the original context length and the scaling dict lacks it, HF uses the config's
-        ``max_position_embeddings``; so does this.
+        ``rope_scaling`` (or transformers 5 ``rope_parameters``), resolving what HF resolves
+        outside the dict: the original context length falls back to ``max_position_embeddings``
+        (and is always that for dynamic NTK); a YaRN/LongRoPE ``factor`` left out is
+        max_position_embeddings / original_max_position_embeddings.
         """
         cfg = dict(config)
         rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
@@ -336,9 +337,16 @@ class RopeSpec:
                 rope.pop("type", None)
                 rope.pop("rope_type", None)
         kind = rope.get("rope_type", rope.get("type", "default"))
-        if kind in _REQUIRED and "original_max_position_embeddings" in _REQUIRED[kind]:
-            rope.setdefault("original_max_position_embeddings",
-                            cfg.get("original_max_position_embeddings", cfg.get("max_position_embeddings")))
+        max_positions = cfg.get("max_position_embeddings")
+        if kind == "dynamic":
+            # HF's dynamic NTK grows past config.max_position_embeddings, whatever the dict says.
+            rope["original_max_position_embeddings"] = max_positions
+        elif kind in _REQUIRED and "original_max_position_embeddings" in _REQUIRED[kind]:
+            # A top-level original_max_position_embeddings wins over the dict's (HF's standardization).
+            original = cfg.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings")
+            rope["original_max_position_embeddings"] = original or max_positions
+            if kind in ("yarn", "longrope") and rope.get("factor") is None and original and max_positions:
+                rope["factor"] = max_positions / original  # HF: the context extension ratio
         scaling = rope if rope and kind != "default" else None
         return cls(head_dim=head_dim, rotary_dim=rotary_dim, base=base, convention=convention,
                    scaling=scaling, multi_axis=multi_axis)

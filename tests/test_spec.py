@@ -208,3 +208,18 @@ def test_from_hf_config_fills_original_length_from_max_position_embeddings() -> 
     spec = RopeSpec.from_hf_config({"hidden_size": 64, "num_attention_heads": 2, "max_position_embeddings": 4096,
                                     "rope_scaling": {"type": "dynamic", "factor": 2.0}})
     assert spec.scaling.original_max_position_embeddings == 4096
+
+
+def test_from_hf_config_resolves_longrope_factor_like_hf() -> None:
+    """Phi-3-128k style: no factor in the dict; HF uses max / original = 131072 / 4096 = 32."""
+    spec = RopeSpec.from_hf_config({"hidden_size": 3072, "num_attention_heads": 32, "max_position_embeddings": 131072,
+                                    "original_max_position_embeddings": 4096, "rope_scaling": {
+                                        "type": "longrope", "short_factor": [1.0] * 48, "long_factor": [2.0] * 48}})
+    assert spec.scaling.factor == 32.0 and spec.scaling.original_max_position_embeddings == 4096
+
+
+def test_from_hf_config_dynamic_grows_past_max_position_embeddings() -> None:
+    spec = RopeSpec.from_hf_config({"hidden_size": 64, "num_attention_heads": 2, "max_position_embeddings": 8192,
+                                    "rope_scaling": {"rope_type": "dynamic", "factor": 2.0,
+                                                     "original_max_position_embeddings": 4096}})
+    assert spec.scaling.original_max_position_embeddings == 8192
