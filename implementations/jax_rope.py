@@ -1,0 +1,144 @@
+"""RoPE in JAX under ``jax.jit``: the first-party JAX implementation.
+
+The frequency vector, the attention factor and the pair-to-axis map come from the reference
+on the host (:func:`conformance.reference.inverse_frequencies`, ``attention_factor``,
+``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two jitted
+functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
+``_rotate`` (the rotation and the pass-through tail). Those numbers are arguments and only the
+static facts (convention, rotary_dim, head_dim) are static, so specs that differ only in
+numbers share one compilation. They are two functions, not one, because inside a single jit
+XLA fuses cos/sin into the per-element rotation loop and recomputes them for every head
+(about 3x slower on CPU at [4, 512, 32, 128]).
+
+Precision (torchtune, Meta, flash-attn): for float32/float16/bfloat16 inputs the angles
+(positions cast to float32 times float32 inv_freq), cos/sin and the rotation are float32 and
+the result is cast back to x's dtype; float64 inputs compute in float64 (needs x64 enabled,
+which this module never flips: that would change every other JAX user in the process).
+
+Dynamic NTK and LongRoPE frequencies depend on max(position)+1: it is read from the concrete
+positions on every call and nothing is cached across calls (stale state is HF 25306, vLLM 3488).
+Channels past rotary_dim are sliced out of x and concatenated back untouched (bit-identical).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from conformance import reference
+from conformance.spec import RopeSpec
+
+_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def _compute_dtype(dtype: Any) -> np.dtype:
+    """float64 for float64 inputs, float32 for everything else (fp16/bf16 included)."""
+    return np.dtype(np.float64 if dtype == np.float64 else np.float32)
+
+
+def _frequency_arguments(spec: RopeSpec, positions: Any, compute: np.dtype) -> tuple[np.ndarray, ...]:
+    """Host-side (inv_freq, attention factor, pair axes) for one call, from the reference.
+
+    Sequence-dependent specs read max(position)+1 from the concrete positions here, outside
+    the compiled function; everything else does not touch the positions' values.
+    """
+    seq_len = None
+    if spec.sequence_dependent:
+        host = reference.check_positions(np.asarray(positions), spec)
+        seq_len = reference.sequence_length(host)
+    inv_freq = np.asarray(reference.inverse_frequencies(spec, seq_len), dtype=compute)
+    scale = np.asarray(reference.attention_factor(spec), dtype=compute)
+    axes = np.asarray(reference.pair_axes(spec), dtype=np.int32)
+    return inv_freq, scale, axes
+
+
+def _check_shapes(x: jax.Array, positions: jax.Array, spec: RopeSpec) -> None:
+    """ValueError for x not [batch, seq, heads, head_dim] or positions not matching it."""
+    if x.ndim != 4 or x.shape[-1] != spec.head_dim:
+        raise ValueError(f"x.shape={x.shape} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
+    if not jnp.issubdtype(positions.dtype, jnp.integer):
+        raise ValueError(f"positions.dtype={positions.dtype} is invalid: positions must be integers (int32 or int64)")
+    want = (x.shape[0], x.shape[1]) + (() if spec.n_axes == 1 else (spec.n_axes,))
+    if tuple(positions.shape) != want:
+        raise ValueError(f"positions.shape={positions.shape} is invalid: this spec and x need {want}")
+
+
+@jax.jit
+def _cos_sin(positions: jax.Array, inv_freq: jax.Array, scale: jax.Array, axes: jax.Array
+             ) -> tuple[jax.Array, jax.Array]:
+    """(a cos phi, a sin phi), each [batch, seq, r/2] in inv_freq's dtype (the compute dtype).
+
+    phi[b, s, i] = positions[b, s, axes[i]] * inv_freq[i]: positions are cast to the compute
+    dtype before the multiply (float32 holds every integer up to 2^24 exactly).
+    """
+    streams = positions if positions.ndim == 3 else positions[..., None]  # [batch, seq, n_axes]
+    phi = jnp.take(streams, axes, axis=-1, mode="clip").astype(inv_freq.dtype) * inv_freq
+    return jnp.cos(phi) * scale, jnp.sin(phi) * scale
+
+
+@partial(jax.jit, static_argnames=("convention", "rotary_dim", "head_dim"))
+def _rotate(x: jax.Array, cos: jax.Array, sin: jax.Array, *, convention: str, rotary_dim: int,
+            head_dim: int) -> jax.Array:
+    """Rotate the first rotary_dim channels of x by (cos, sin) [batch, seq, r/2] in their dtype,
+    cast back to x's dtype; channels past rotary_dim are concatenated back untouched.
+
+    The pairs are viewed as an axis of two, [..., 2, r/2] for "half" and [..., r/2, 2] for
+    "interleaved", so (a, b) -> (a cos - b sin, b cos + a sin) is v * cos + reverse(v) * (-sin, sin):
+    reverse(v) * (-1, 1) is rotate_half(x) = cat(-x2, x1) (HF) and its interleaved twin (GPT-J),
+    one elementwise loop with no concatenate.
+    """
+    del head_dim  # part of the cache key only; x's shape carries it
+    half = rotary_dim // 2
+    rot = x[..., :rotary_dim].astype(cos.dtype)
+    sign = jnp.array([-1.0, 1.0], cos.dtype)
+    cos, sin = cos[:, :, None], sin[:, :, None]  # broadcast over heads
+    if convention == "half":
+        v = rot.reshape(*rot.shape[:-1], 2, half)
+        out = v * cos[..., None, :] + v[..., ::-1, :] * (sign[:, None] * sin[..., None, :])
+    else:
+        v = rot.reshape(*rot.shape[:-1], half, 2)
+        out = v * cos[..., None] + v[..., ::-1] * (sign * sin[..., None])
+    out = out.reshape(rot.shape).astype(x.dtype)
+    if rotary_dim == x.shape[-1]:
+        return out
+    return jnp.concatenate([out, x[..., rotary_dim:]], axis=-1)
+
+
+class JaxRope:
+    """The plug-in object: ``rope``/``rope_qk`` under ``jax.jit``, differentiable with ``jax.vjp``."""
+
+    framework = "jax"
+
+    def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
+        """Every spec feature; float64 only while x64 is enabled (never flipped here)."""
+        if dtype_name == "float64":
+            return bool(jax.config.jax_enable_x64)
+        return dtype_name in _DTYPES
+
+    def rope(self, x: jax.Array, positions: jax.Array, spec: RopeSpec) -> jax.Array:
+        """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
+        [batch, seq, n_axes]); a new array of x's shape and dtype."""
+        x, positions = jnp.asarray(x), jnp.asarray(positions)
+        _check_shapes(x, positions, spec)
+        cos, sin = _cos_sin(positions, *_frequency_arguments(spec, positions, _compute_dtype(x.dtype)))
+        return _rotate(x, cos, sin, convention=spec.convention, rotary_dim=spec.rotary_dim,
+                       head_dim=spec.head_dim)
+
+    def rope_qk(self, q: jax.Array, k: jax.Array, positions: jax.Array, spec: RopeSpec
+                ) -> tuple[jax.Array, jax.Array]:
+        """Rotate q and k (heads may differ, as with GQA) with one cos/sin table."""
+        q, k, positions = jnp.asarray(q), jnp.asarray(k), jnp.asarray(positions)
+        _check_shapes(q, positions, spec)
+        _check_shapes(k, positions, spec)
+        if q.dtype != k.dtype:
+            raise ValueError(f"k.dtype={k.dtype} is invalid: must equal q.dtype={q.dtype}")
+        cos, sin = _cos_sin(positions, *_frequency_arguments(spec, positions, _compute_dtype(q.dtype)))
+        static = {"convention": spec.convention, "rotary_dim": spec.rotary_dim, "head_dim": spec.head_dim}
+        return _rotate(q, cos, sin, **static), _rotate(k, cos, sin, **static)
+
+
+IMPLEMENTATION = JaxRope()

@@ -1,0 +1,188 @@
+"""RoPE in TensorFlow under ``tf.function(jit_compile=True)``: the first-party TF implementation.
+
+The frequency vector, the attention factor and the pair-to-axis map come from the reference
+on the host (:func:`conformance.reference.inverse_frequencies`, ``attention_factor``,
+``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two XLA-compiled
+functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
+``_rotate`` (the rotation and the pass-through tail). Those numbers are tensor arguments and
+only the static facts (convention, rotary_dim, head_dim) are bound in Python, so specs that
+differ only in numbers share one trace, and input signatures with unknown batch, seq and
+heads let new shapes reuse it (XLA still compiles per concrete shape).
+
+Precision (torchtune, Meta, flash-attn): for float32/float16/bfloat16 inputs the angles
+(positions cast to float32 times float32 inv_freq), cos/sin and the rotation are float32 and
+the result is cast back to x's dtype; float64 inputs compute in float64.
+
+Dynamic NTK and LongRoPE frequencies depend on max(position)+1: it is read from the concrete
+positions on every call and nothing is cached across calls (stale state is HF 25306, vLLM 3488).
+Channels past rotary_dim are sliced out of x and concatenated back untouched (bit-identical).
+
+On import: ``TF_CPP_MIN_LOG_LEVEL`` is set to 2 when unset (it quiets TF's C++ logging once
+the runtime is up; TF 2.21 still prints a few absl lines while its libraries load), and any
+GPU gets memory growth instead of TF's default grab of the whole device.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF's C++ runtime loads
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from conformance import reference  # noqa: E402
+from conformance.spec import RopeSpec  # noqa: E402
+
+
+def _no_gpu_memory_grab() -> None:
+    """Memory growth on every GPU (TF otherwise reserves the whole device at first use)."""
+    try:
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # the GPUs were initialised already by someone else: leave them be
+        pass
+
+
+_no_gpu_memory_grab()
+
+_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def _compute_dtype(dtype: tf.DType) -> tf.DType:
+    return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+@tf.autograph.experimental.do_not_convert  # host code, also when a caller wraps rope in tf.function
+def _frequency_arguments(spec: RopeSpec, positions: tf.Tensor, compute: tf.DType) -> tuple[tf.Tensor, ...]:
+    """Host-side (inv_freq, attention factor, pair axes) for one call, from the reference.
+
+    Sequence-dependent specs read max(position)+1 from the concrete positions here, outside
+    the compiled function; everything else does not touch the positions' values.
+    """
+    seq_len = None
+    if spec.sequence_dependent:
+        host = reference.check_positions(positions.numpy(), spec)
+        seq_len = reference.sequence_length(host)
+    np_dtype = compute.as_numpy_dtype
+    inv_freq = tf.constant(np.asarray(reference.inverse_frequencies(spec, seq_len), dtype=np_dtype))
+    scale = tf.constant(np.asarray(reference.attention_factor(spec), dtype=np_dtype))
+    axes = tf.constant(np.asarray(reference.pair_axes(spec), dtype=np.int32))
+    return inv_freq, scale, axes
+
+
+def _check_shapes(x: tf.Tensor, positions: tf.Tensor, spec: RopeSpec) -> None:
+    """ValueError for x not [batch, seq, heads, head_dim] or positions not matching it."""
+    if x.shape.rank != 4 or x.shape[-1] != spec.head_dim:
+        raise ValueError(f"x.shape={tuple(x.shape)} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
+    if not positions.dtype.is_integer:
+        raise ValueError(f"positions.dtype={positions.dtype.name} is invalid: "
+                         "positions must be integers (int32 or int64)")
+    want = (x.shape[0], x.shape[1]) + (() if spec.n_axes == 1 else (spec.n_axes,))
+    if tuple(positions.shape) != want:
+        raise ValueError(f"positions.shape={tuple(positions.shape)} is invalid: this spec and x need {want}")
+
+
+def _cos_sin(positions: tf.Tensor, inv_freq: tf.Tensor, scale: tf.Tensor, axes: tf.Tensor
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+    """(a cos phi, a sin phi), each [batch, seq, r/2] in inv_freq's dtype (the compute dtype).
+
+    phi[b, s, i] = positions[b, s, axes[i]] * inv_freq[i]: positions are cast to the compute
+    dtype before the multiply (float32 holds every integer up to 2^24 exactly).
+    """
+    streams = positions if positions.shape.rank == 3 else positions[..., None]  # [batch, seq, n_axes]
+    phi = tf.cast(tf.gather(streams, axes, axis=-1), inv_freq.dtype) * inv_freq
+    return tf.cos(phi) * scale, tf.sin(phi) * scale
+
+
+def _rotate(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, *, convention: str, rotary_dim: int,
+            head_dim: int) -> tf.Tensor:
+    """Rotate the first rotary_dim channels of x by (cos, sin) [batch, seq, r/2] in their dtype,
+    cast back to x's dtype; channels past rotary_dim are concatenated back untouched.
+
+    The pairs are viewed as an axis of two, [..., 2, r/2] for "half" and [..., r/2, 2] for
+    "interleaved", so (a, b) -> (a cos - b sin, b cos + a sin) is v * cos + reverse(v) * (-sin, sin):
+    reverse(v) * (-1, 1) is rotate_half(x) = cat(-x2, x1) (HF) and its interleaved twin (GPT-J),
+    one elementwise loop with no concatenate.
+    """
+    half = rotary_dim // 2
+    rot = tf.cast(x[..., :rotary_dim], cos.dtype)
+    leading = tf.shape(rot)[:-1]
+    sign = tf.constant([-1.0, 1.0], cos.dtype)
+    cos, sin = cos[:, :, None], sin[:, :, None]  # broadcast over heads
+    if convention == "half":
+        v = tf.reshape(rot, tf.concat([leading, [2, half]], axis=0))
+        out = v * cos[..., None, :] + v[..., ::-1, :] * (sign[:, None] * sin[..., None, :])
+    else:
+        v = tf.reshape(rot, tf.concat([leading, [half, 2]], axis=0))
+        out = v * cos[..., None] + v[..., ::-1] * (sign * sin[..., None])
+    out = tf.cast(tf.reshape(out, tf.shape(rot)), x.dtype)
+    if rotary_dim == head_dim:
+        return out
+    return tf.concat([out, x[..., rotary_dim:]], axis=-1)
+
+
+# One tf.function per set of static facts, each traced once: the input signatures leave batch,
+# seq and heads unknown (and fix ranks, which ``reduce_retracing`` would generalise away), so new
+# shapes reuse the trace while XLA compiles per concrete shape. Only compiled code is kept,
+# never frequencies. Static facts are bound with ``functools.partial``, not closures, because
+# TF's retracing detector keys on the code object and would count every key as a retrace.
+
+@functools.lru_cache(maxsize=None)
+def _compiled_cos_sin(n_axes: int, positions_dtype: tf.DType, compute: tf.DType) -> Any:
+    signature = [tf.TensorSpec([None, None] + ([n_axes] if n_axes > 1 else []), positions_dtype),
+                 tf.TensorSpec([None], compute), tf.TensorSpec([], compute), tf.TensorSpec([None], tf.int32)]
+    return tf.function(functools.partial(_cos_sin), jit_compile=True, input_signature=signature)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_rotate(convention: str, rotary_dim: int, head_dim: int, dtype: tf.DType) -> Any:
+    table = tf.TensorSpec([None, None, rotary_dim // 2], _compute_dtype(dtype))
+    signature = [tf.TensorSpec([None, None, None, head_dim], dtype), table, table]
+    body = functools.partial(_rotate, convention=convention, rotary_dim=rotary_dim, head_dim=head_dim)
+    return tf.function(body, jit_compile=True, input_signature=signature)
+
+
+def _cos_sin_for(spec: RopeSpec, positions: tf.Tensor, dtype: tf.DType) -> tuple[tf.Tensor, tf.Tensor]:
+    """cos/sin [batch, seq, r/2] for x of ``dtype``: host frequencies, then the compiled angles.
+
+    A separate XLA cluster from the rotation: fused into it, XLA recomputes cos/sin for every
+    head (about 3x slower on CPU at [4, 512, 32, 128]).
+    """
+    compute = _compute_dtype(dtype)
+    compiled = _compiled_cos_sin(spec.n_axes, positions.dtype, compute)
+    return compiled(positions, *_frequency_arguments(spec, positions, compute))
+
+
+class TensorFlowRope:
+    """The plug-in object: ``rope``/``rope_qk`` under XLA, differentiable with ``tf.GradientTape``."""
+
+    framework = "tensorflow"
+
+    def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
+        """Every spec feature, in float64, float32, float16 and bfloat16."""
+        return dtype_name in _DTYPES
+
+    def rope(self, x: Any, positions: Any, spec: RopeSpec) -> tf.Tensor:
+        """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
+        [batch, seq, n_axes]); a new tensor of x's shape and dtype."""
+        x, positions = tf.convert_to_tensor(x), tf.convert_to_tensor(positions)
+        _check_shapes(x, positions, spec)
+        cos, sin = _cos_sin_for(spec, positions, x.dtype)
+        return _compiled_rotate(spec.convention, spec.rotary_dim, spec.head_dim, x.dtype)(x, cos, sin)
+
+    def rope_qk(self, q: Any, k: Any, positions: Any, spec: RopeSpec) -> tuple[tf.Tensor, tf.Tensor]:
+        """Rotate q and k (heads may differ, as with GQA) with one cos/sin table."""
+        q, k, positions = tf.convert_to_tensor(q), tf.convert_to_tensor(k), tf.convert_to_tensor(positions)
+        _check_shapes(q, positions, spec)
+        _check_shapes(k, positions, spec)
+        if q.dtype != k.dtype:
+            raise ValueError(f"k.dtype={k.dtype.name} is invalid: must equal q.dtype={q.dtype.name}")
+        cos, sin = _cos_sin_for(spec, positions, q.dtype)
+        rotate = _compiled_rotate(spec.convention, spec.rotary_dim, spec.head_dim, q.dtype)
+        return rotate(q, cos, sin), rotate(k, cos, sin)
+
+
+IMPLEMENTATION = TensorFlowRope()
