@@ -247,24 +247,28 @@ HORIZON_POSITIONS = np.array([0] + [1 << k for k in range(31)], dtype=np.int64)
 
 def precision_horizon(subject: Subject, case: Case) -> Outcome:
     """The largest position 2^k at which max|rope - exact| / max|x| stays under HORIZON_THRESHOLD
-    (and at every smaller power of two). Reported, not judged; non-finite output still fails."""
+    (and at every smaller power of two), up to the implementation's max_position. Reported,
+    not judged; non-finite output still fails."""
     spec = case.spec
-    n = len(HORIZON_POSITIONS)
+    limit = subject.max_position
+    positions = HORIZON_POSITIONS if limit is None else HORIZON_POSITIONS[HORIZON_POSITIONS <= limit]
+    n = len(positions)
     rng = np.random.default_rng(case.seed)
     x = round_to(rng.standard_normal((n, 1, case.heads, spec.head_dim)), case.dtype)
-    pos = HORIZON_POSITIONS.reshape(n, 1)
+    pos = positions.reshape(n, 1)
     if spec.n_axes > 1:
         pos = np.repeat(pos[..., None], spec.n_axes, axis=-1)
     got = subject.rope(x, pos, spec, case.dtype, case.pos_dtype)
     if not np.all(np.isfinite(got)):
         row = int(np.argwhere(~np.isfinite(got))[0][0])
         raise CheckFailed(f"precision horizon: {subject.name} returns non-finite values at position "
-                          f"{int(HORIZON_POSITIONS[row])} ({case.dtype}, spec {case.spec_name})")
+                          f"{int(positions[row])} ({case.dtype}, spec {case.spec_name})")
     err = np.max(np.abs(got - reference.apply(x, pos, spec)).reshape(n, -1), axis=1) / np.max(np.abs(x))
     within = np.cumprod(err < HORIZON_THRESHOLD).astype(bool)
-    horizon = int(HORIZON_POSITIONS[within][-1]) if within.any() else -1
+    horizon = int(positions[within][-1]) if within.any() else -1
+    capped = " (its max_position)" if limit is not None and horizon == int(positions[-1]) else ""
     return Outcome(float(np.max(err)), None, HORIZON_THRESHOLD, value=float(horizon),
-                   note=f"error < {HORIZON_THRESHOLD:g} x max|x| up to position {horizon}")
+                   note=f"error < {HORIZON_THRESHOLD:g} x max|x| up to position {horizon}{capped}")
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in (

@@ -49,6 +49,20 @@ class Subject:
         return getattr(self.obj, "device", "cpu") or "cpu"
 
     @property
+    def max_position(self) -> int | None:
+        """The largest position the implementation takes (optional ``max_position``, e.g. the
+        length of its cos/sin cache); None for no limit."""
+        limit = getattr(self.obj, "max_position", None)
+        return None if limit is None else int(limit)
+
+    def beyond_max_position(self, positions: np.ndarray) -> str | None:
+        """A skip reason when ``positions`` exceed the declared max_position, else None."""
+        limit = self.max_position
+        if limit is not None and positions.size and int(positions.max()) > limit:
+            return f"{self.name} declares max_position={limit}; this case reaches position {int(positions.max())}"
+        return None
+
+    @property
     def has_rope_qk(self) -> bool:
         return callable(getattr(self.obj, "rope_qk", None))
 

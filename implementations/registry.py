@@ -74,6 +74,8 @@ FIRST_PARTY: tuple[Implementation, ...] = (
     Implementation("triton", "implementations.triton_rope:IMPLEMENTATION", "torch",
                    requires=("torch", "triton"),
                    summary="fused q+k Triton kernel, in-kernel cos/sin (interpreter on CPU)"),
+    Implementation("triton-cache", "implementations.triton_rope:CACHED", "torch", requires=("torch", "triton"),
+                   summary="the same Triton kernel reading a float32 cos/sin cache"),
 )
 
 REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY}

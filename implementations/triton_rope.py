@@ -313,6 +313,8 @@ class TritonRope:
     frequencies; ``"cache"`` reads them from a [max_pos, r/2] float32 table built from the
     float64 reference (grown as positions need, which reads max(positions) every call; rebuilt
     every call for sequence-dependent specs).
+    max_position: cache mode only: the table's last row, like a model's max_position_embeddings
+      (default 2^21); larger positions raise ValueError. Declared to the suite as ``max_position``.
     block_t, n_split, num_warps: force the launch shape (tuning); None lets ``_tiles`` choose.
     """
 
@@ -320,11 +322,12 @@ class TritonRope:
 
     framework = "torch"
 
-    def __init__(self, cos_sin: str = "kernel", *, block_t: int | None = None, n_split: int | None = None,
-                 num_warps: int | None = None) -> None:
+    def __init__(self, cos_sin: str = "kernel", *, max_position: int | None = None, block_t: int | None = None,
+                 n_split: int | None = None, num_warps: int | None = None) -> None:
         if cos_sin not in ("kernel", "cache"):
             raise ValueError(f"cos_sin={cos_sin!r} is invalid: allowed 'kernel', 'cache'")
         self.cos_sin = cos_sin
+        self.max_position = (max_position or 1 << 21) if cos_sin == "cache" else None
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
         # Launch-shape overrides for tuning (see _tiles); None lets the heuristic choose.
@@ -402,6 +405,9 @@ class TritonRope:
     def _table(self, spec: RopeSpec, pos: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin [L, r/2] float32 rows for positions 0..L-1, from the float64 reference."""
         needed = int(pos.max()) + 1 if pos.numel() else 1
+        if needed - 1 > self.max_position:
+            raise ValueError(f"positions.max()={needed - 1} is invalid: beyond this cache's "
+                             f"max_position={self.max_position}")
         key = (spec, pos.device)
         table = self._tables.get(key) if not spec.sequence_dependent else None
         if table is not None:
