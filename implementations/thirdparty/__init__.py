@@ -1,0 +1,10 @@
+"""Adapters that put real third-party RoPE code behind the plug-in contract.
+
+One module per library: :mod:`.hf_transformers` (Llama, GPT-NeoX, Phi, GPT-J paths of HF
+transformers), :mod:`.torchtune_rope`, :mod:`.rotary_embedding_torch_rope` (lucidrains) and
+:mod:`.onnx_rope` (the ONNX ``RotaryEmbedding`` operator in ``onnx.reference`` and
+onnxruntime). An adapter maps a :class:`~conformance.spec.RopeSpec` to the library's own
+options and calls the library; it computes no RoPE math itself. Each module's docstring
+lists every mapping, what cannot be expressed (``supports()`` says False) and why.
+Libraries are imported lazily, so importing an adapter never needs the library.
+"""
