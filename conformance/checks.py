@@ -242,12 +242,14 @@ def gradient(subject: Subject, case: Case) -> Outcome:
 
 HORIZON_THRESHOLD = 1e-2
 """Precision horizon: the error, relative to max|x|, above which a position is past the horizon."""
-HORIZON_POSITIONS = np.array([0] + [1 << k for k in range(31)], dtype=np.int64)
+# 2^k + 1: not powers of two, which half-precision floats hold exactly, so positions rounded
+# through fp16/bf16 show up too.
+HORIZON_POSITIONS = np.array([0] + [(1 << k) + 1 for k in range(31)], dtype=np.int64)
 
 
 def precision_horizon(subject: Subject, case: Case) -> Outcome:
-    """The largest position 2^k at which max|rope - exact| / max|x| stays under HORIZON_THRESHOLD
-    (and at every smaller power of two), up to the implementation's max_position. Reported,
+    """The largest position 2^k + 1 at which max|rope - exact| / max|x| stays under HORIZON_THRESHOLD
+    (and at every smaller probe), up to the implementation's max_position. Reported,
     not judged; non-finite output still fails."""
     spec = case.spec
     limit = subject.max_position
