@@ -1,0 +1,85 @@
+"""Vectorised NumPy RoPE: float32 angles and rotation (float64 for float64 inputs).
+
+The frequency vector, the attention factor and the pair-to-axis map come from
+:mod:`conformance.reference` on every call (the way a library builds its ``inv_freq``
+buffer); this module does the array work: angles, cos/sin, the rotation of the pairs
+through strided views (no index gathers), and the pass-through tail. Precision follows
+torchtune / flash-attn: positions and frequencies in float32, cos/sin and the multiply in
+float32, one rounding to the input dtype at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from conformance import reference
+from conformance.spec import RopeSpec
+
+DTYPES: dict[str, Any] = {"float64": np.float64, "float32": np.float32,
+                          "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+
+
+def compute_dtype(dtype: np.dtype) -> type:
+    """float64 stays float64; every narrower float computes in float32."""
+    return np.float64 if dtype == np.float64 else np.float32
+
+
+def cos_sin(positions: np.ndarray, spec: RopeSpec, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """(a cos phi, a sin phi) in ``dtype``, each [batch, seq, r/2]; phi = m * theta in ``dtype``.
+
+    positions: int64 [batch, seq] or [batch, seq, n_axes], already validated. The
+    frequencies are recomputed from this call's positions (nothing is cached).
+    """
+    seq_len = reference.sequence_length(positions) if spec.sequence_dependent else None
+    inv_freq = reference.inverse_frequencies(spec, seq_len).astype(dtype)
+    if spec.n_axes == 1:
+        pos = positions.astype(dtype)[..., None]
+    else:
+        pos = positions[..., reference.pair_axes(spec)].astype(dtype)
+    phi = pos * inv_freq
+    a = dtype(reference.attention_factor(spec))
+    return a * np.cos(phi), a * np.sin(phi)
+
+
+def pair_views(x: np.ndarray, spec: RopeSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Strided views (first, second) of the pairs: half (:r/2, r/2:r); interleaved (0:r:2, 1:r:2)."""
+    r, h = spec.rotary_dim, spec.n_pairs
+    if spec.convention == "half":
+        return x[..., :h], x[..., h:r]
+    return x[..., 0:r:2], x[..., 1:r:2]
+
+
+class NumpyRope:
+    """The plug-in object: ``rope(x, positions, spec)`` on NumPy arrays (bfloat16 via ml_dtypes)."""
+
+    framework = "numpy"
+    device = "cpu"
+
+    def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
+        return dtype_name in DTYPES
+
+    def rope(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
+        """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
+        [batch, seq, n_axes]); a new array of x's shape and dtype, the tail copied bit for bit."""
+        x = np.asarray(x)
+        if x.ndim != 4 or x.shape[-1] != spec.head_dim:
+            raise ValueError(f"x.shape={x.shape} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
+        if x.dtype not in [np.dtype(d) for d in DTYPES.values()]:
+            raise ValueError(f"x.dtype={x.dtype} is invalid: supported {', '.join(DTYPES)}")
+        pos = reference.check_positions(positions, spec, leading_shape=x.shape[:2])
+        work = compute_dtype(x.dtype)
+        cos, sin = cos_sin(pos, spec, work)
+        cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads
+        a, b = (v.astype(work) for v in pair_views(x, spec))
+        out = np.empty_like(x)
+        out[..., spec.rotary_dim:] = x[..., spec.rotary_dim:]
+        out_a, out_b = pair_views(out, spec)
+        out_a[...] = (a * cos - b * sin).astype(x.dtype)
+        out_b[...] = (b * cos + a * sin).astype(x.dtype)
+        return out
+
+
+IMPLEMENTATION = NumpyRope()
