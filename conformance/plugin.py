@@ -30,7 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rope-suite", "RoPE conformance")
     group.addoption("--impl", action="append", default=None, metavar="TARGET",
                     help="implementation to check: registered name, module[:object] or file.py[:object] "
-                         "(repeatable; default: env ROPE_SUITE_IMPL, else every registered one)")
+                         "or a group: first-party, third-party, all (repeatable; default: env ROPE_SUITE_IMPL, "
+                         "else first-party)")
     group.addoption("--profile", choices=PROFILES, default=None,
                     help="case profile (default: env ROPE_SUITE_PROFILE, else full)")
     group.addoption("--rope-json", default=None, metavar="FILE", help="write one JSON record per case to FILE")

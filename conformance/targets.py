@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from implementations.registry import REGISTRY, Implementation
+from implementations.registry import GROUPS, REGISTRY, Implementation
 
 from .subject import LoadError, Subject
 
@@ -75,7 +75,7 @@ def load_object(spec: str) -> Any:
 
 
 def resolve(names: list[str] | None) -> list[Target]:
-    """Targets for ``names``; every registered implementation when none are given."""
-    if not names:
-        return [Target(name, record) for name, record in REGISTRY.items()]
-    return [Target(n, REGISTRY.get(n)) for n in dict.fromkeys(names)]
+    """Targets for ``names`` (group names ``first-party``, ``third-party`` and ``all`` expand);
+    the first-party implementations when none are given."""
+    expanded = [member for n in (names or ["first-party"]) for member in GROUPS.get(n, (n,))]
+    return [Target(n, REGISTRY.get(n)) for n in dict.fromkeys(expanded)]

@@ -78,7 +78,38 @@ FIRST_PARTY: tuple[Implementation, ...] = (
                    summary="the same Triton kernel reading a float32 cos/sin cache"),
 )
 
-REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY}
+_TORCH_HF = ("torch", "transformers")
+THIRD_PARTY: tuple[Implementation, ...] = (
+    Implementation("hf-llama", "implementations.thirdparty.hf_transformers:LLAMA", "torch", _TORCH_HF, first_party=False,
+                   summary="HF transformers Llama: LlamaRotaryEmbedding + apply_rotary_pos_emb, every HF rope_type"),
+    Implementation("hf-gpt-neox", "implementations.thirdparty.hf_transformers:GPT_NEOX", "torch", _TORCH_HF,
+                   first_party=False, summary="HF transformers GPT-NeoX (partial rotary)"),
+    Implementation("hf-phi", "implementations.thirdparty.hf_transformers:PHI", "torch", _TORCH_HF, first_party=False,
+                   summary="HF transformers Phi (partial rotary, slice-then-concatenate)"),
+    Implementation("hf-gptj", "implementations.thirdparty.hf_transformers:GPTJ", "torch", _TORCH_HF, first_party=False,
+                   summary="HF transformers GPT-J (interleaved, rotate_every_two)"),
+    Implementation("torchtune", "implementations.thirdparty.torchtune_rope:ROPE", "torch",
+                   ("torch", "torchtune", "torchao"), first_party=False,
+                   summary="torchtune RotaryPositionalEmbeddings"),
+    Implementation("torchtune-llama3", "implementations.thirdparty.torchtune_rope:LLAMA3_SCALED", "torch",
+                   ("torch", "torchtune", "torchao"), first_party=False, summary="torchtune Llama3ScaledRoPE"),
+    Implementation("rotary-embedding-torch", "implementations.thirdparty.rotary_embedding_torch_rope:ROPE", "torch",
+                   ("torch", "rotary_embedding_torch"), first_party=False,
+                   summary="lucidrains rotary-embedding-torch RotaryEmbedding"),
+    Implementation("onnx-reference", "implementations.thirdparty.onnx_rope:ONNX_REFERENCE", "numpy", ("onnx",),
+                   first_party=False, summary="ONNX RotaryEmbedding-23 through onnx.reference"),
+    Implementation("onnxruntime", "implementations.thirdparty.onnx_rope:ONNXRUNTIME", "numpy",
+                   ("onnx", "onnxruntime"), first_party=False, summary="ONNX RotaryEmbedding-23 in onnxruntime (CPU)"),
+)
+
+REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}
+
+# Names that select several implementations at once.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "first-party": tuple(impl.name for impl in FIRST_PARTY),
+    "third-party": tuple(impl.name for impl in THIRD_PARTY),
+    "all": tuple(REGISTRY),
+}
 
 
 def get(name: str) -> Implementation:
