@@ -42,7 +42,15 @@ VARIANTS: dict[str, RopeSpec] = {
         "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 256,
         "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
     "interleaved-partial-half": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved"),
+    # Original length 6: run contiguous at seq 6 (L == L0, unscaled / short factors) and seq 7
+    # (L == L0 + 1, grown base / long factors), the boundary where > vs >= bugs live.
+    "dynamic-boundary": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                       "original_max_position_embeddings": 6}),
+    "longrope-boundary": RopeSpec(head_dim=48, scaling={
+        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 6,
+        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
 }
+BOUNDARY: tuple[str, ...] = ("dynamic-boundary", "longrope-boundary")
 
 SPECS: dict[str, RopeSpec] = {**PRESETS, **VARIANTS}
 

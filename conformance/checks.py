@@ -229,6 +229,31 @@ def output_contract(subject: Subject, case: Case) -> Outcome:
     return Outcome(note="ok")
 
 
+def stateless(subject: Subject, case: Case) -> Outcome:
+    """No state survives a call: short positions, then long ones (past the original length), then
+    the short ones again, all agree with the reference and the two short calls are bit-identical
+    (HF 25306: dynamic NTK kept its grown base; lucidrains 11: a cos/sin cache keyed on length)."""
+    x, short = case.inputs()
+    short = short % 200  # below every original length the suite's specs use
+    long = short + 5000
+    spec, dtype = case.spec, case.dtype
+    calls = [("short", short), ("long", long), ("short again", short)]
+    outputs = []
+    for label, pos in calls:
+        got = subject.rope(x, pos, spec, dtype)
+        cmp = accuracy.compare(got, reference.apply(x, pos, spec), accuracy.allowed_error(x, pos, spec, dtype))
+        if not cmp.ok:
+            raise CheckFailed(mismatch_report(f"stateless: the {label} call of short, long, short", subject, case,
+                                              cmp, pos), Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound))
+        outputs.append(got)
+    if not np.array_equal(outputs[0], outputs[2]):
+        where = np.argwhere(outputs[0] != outputs[2])[0]
+        raise CheckFailed(f"stateless: {subject.name} on {case.spec_name}, {dtype}: the same call before and after a "
+                          f"long call differs at x{list(where)}: {outputs[0][tuple(where)]:.8g} vs "
+                          f"{outputs[2][tuple(where)]:.8g}")
+    return Outcome(note="ok")
+
+
 def gradient(subject: Subject, case: Case) -> Outcome:
     """The VJP with respect to x is the inverse rotation of the cotangent (times the attention factor)."""
     x, pos = case.inputs()
@@ -280,6 +305,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("pair_norms", pair_norms, "every rotated pair keeps its length x attention factor"),
     Check("identity_at_zero", identity_at_zero, "position 0 leaves x unrotated"),
     Check("tail_passthrough", tail_passthrough, "channels past rotary_dim are bit-identical"),
+    Check("stateless", stateless, "no state kept between calls (short, long, short again)"),
     Check("output_contract", output_contract, "shape, dtype, finite, no mutation, deterministic"),
     Check("gradient", gradient, "VJP equals the inverse rotation of the cotangent", needs_autodiff=True),
     Check("precision_horizon", precision_horizon, "largest position with error < 1e-2 max|x| (reported)",

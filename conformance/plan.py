@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cases import REPRESENTATIVE, SPECS, Case
+from .cases import BOUNDARY, REPRESENTATIVE, SPECS, Case
 from .frameworks import FLOAT_DTYPES
 
 PROFILES: tuple[str, ...] = ("quick", "full")
@@ -44,8 +44,10 @@ def plan(profile: str = "full") -> list[Planned]:
     items: list[Planned] = []
     add = lambda check, cases: items.extend(Planned(check, c) for c in cases)  # noqa: E731
 
-    agreement_specs = SPECS if full else dict.fromkeys(represent + ("longrope-short", "ntk-x8", "linear-x4"))
-    add("agreement", [Case(s, d) for s in agreement_specs for d in dtypes])
+    agreement_specs = SPECS if full else dict.fromkeys(represent + ("longrope-short", "ntk-x8", "linear-x4",
+                                                                    "qwen3-vl", "yarn-mscale"))
+    add("agreement", [Case(s, d) for s in agreement_specs if s not in BOUNDARY for d in dtypes])
+    add("agreement", [Case(s, "float32", "contiguous", batch=1, seq=n) for s in BOUNDARY for n in (6, 7)])
     add("agreement", _position_cases(("llama2-7b", "gpt-j-6b", "dynamic-above", "qwen2-vl") if full
                                      else ("llama2-7b", "dynamic-above"), patterns))
     add("agreement", [Case("llama2-7b", "float32", pos_dtype="int32"), Case("sam2", "float32", pos_dtype="int32"),
@@ -56,6 +58,7 @@ def plan(profile: str = "full") -> list[Planned]:
     add("pair_norms", [Case(s, d) for s in represent for d in ("float32", "bfloat16")])
     add("identity_at_zero", [Case(s, "float32") for s in represent])
     add("tail_passthrough", [Case(s, d) for s in PARTIAL for d in dtypes])
+    add("stateless", [Case(s, "float32") for s in ("llama2-7b", "dynamic-above", "longrope-long", "qwen2-vl")])
     add("output_contract", [Case("llama2-7b", d) for d in dtypes] + [Case(s, "float32") for s in represent[1:]])
     add("gradient", [Case(s, d) for s in represent for d in ("float32", "float64")])
     add("precision_horizon", [Case("llama2-7b", d) for d in FLOAT_DTYPES])
