@@ -35,6 +35,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", choices=PROFILES, default=None,
                     help="case profile (default: env ROPE_SUITE_PROFILE, else full)")
     group.addoption("--rope-json", default=None, metavar="FILE", help="write one JSON record per case to FILE")
+    group.addoption("--rope-jsonl", default=None, metavar="FILE",
+                    help="append each case's JSON record to FILE as soon as it finishes (one per line)")
+    group.addoption("--xfails-file", default=None, metavar="FILE",
+                    help="known deviations: case-id prefixes, one per line (# comments), run as expected failures")
+    group.addoption("--skips-file", default=None, metavar="FILE",
+                    help="case-id prefixes, one per line (# comments), not run at all")
+
+
+def read_id_file(path: str, option: str) -> list[str]:
+    """Non-empty, non-comment lines of an xfails/skips file; a clear error if it cannot be read."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise pytest.UsageError(f"{option} {path}: cannot read it: {err.strerror}") from None
+    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def case_ids(item: pytest.Item) -> tuple[str, ...]:
+    """The ids an xfails/skips entry may prefix: with and without the implementation name."""
+    params = getattr(item, "callspec", None)
+    if params is None or "rope_target" not in params.params:
+        return ()
+    target = params.params["rope_target"].name
+    planned = params.params.get("rope_planned")
+    local = planned.id if planned is not None else item.originalname
+    return (f"{target}/{local}", local)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    lists = {kind: read_id_file(path, f"--{kind}-file") for kind in ("xfails", "skips")
+             if (path := config.getoption(f"{kind}_file"))}
+    used: set[tuple[str, str]] = set()
+    for item in items:
+        ids = case_ids(item)
+        for kind, entries in lists.items():
+            hit = next((e for e in entries if any(i.startswith(e) for i in ids)), None)
+            if hit is None:
+                continue
+            used.add((kind, hit))
+            if kind == "skips":
+                item.add_marker(pytest.mark.skip(reason=f"listed in --skips-file: {hit}"))
+            else:
+                item.add_marker(pytest.mark.xfail(reason=f"known deviation (--xfails-file: {hit})", strict=False))
+    config._rope_unused = [(kind, e) for kind, entries in lists.items() for e in entries if (kind, e) not in used]
+    for kind, entry in config._rope_unused:
+        config.issue_config_time_warning(pytest.PytestWarning(
+            f"rope-suite: --{kind}-file entry {entry!r} matches no case (stale entry?)"), stacklevel=2)
 
 
 def selected_targets(config: pytest.Config) -> list[Target]:
@@ -67,7 +114,7 @@ class Subjects:
     def __init__(self) -> None:
         self._cache: dict[str, Subject | LoadError] = {}
 
-    def get(self, target: Target) -> Subject:
+    def get(self, target: Target, record: dict[str, Any]) -> Subject:
         missing = target.missing
         if missing:
             pytest.skip(f"{target.name}: {missing} is not installed")
@@ -78,7 +125,9 @@ class Subjects:
                 self._cache[target.name] = err
         loaded = self._cache[target.name]
         if isinstance(loaded, LoadError):
+            record["load_error"] = str(loaded)
             pytest.fail(str(loaded), pytrace=False)
+        record["framework"] = loaded.framework
         return loaded
 
 
@@ -86,28 +135,45 @@ _SUBJECTS = Subjects()
 
 
 @pytest.fixture
-def rope_subject(rope_target: Target) -> Subject:
-    """The loaded implementation under test (a skip if its framework is absent)."""
-    return _SUBJECTS.get(rope_target)
-
-
-@pytest.fixture
 def rope_record(request: pytest.FixtureRequest, rope_target: Target) -> dict[str, Any]:
     """The case's JSON record; the test fills in what it measured."""
     rec: dict[str, Any] = {"implementation": rope_target.name}
+    planned = getattr(getattr(request.node, "callspec", None), "params", {}).get("rope_planned")
+    if planned is not None:
+        c = planned.case
+        rec.update(check=planned.check, id=planned.id, spec_name=c.spec_name, spec=c.spec.to_dict(), dtype=c.dtype,
+                   shape=list(c.shape), pattern=c.pattern,
+                   case={"spec_name": c.spec_name, "dtype": c.dtype, "pattern": c.pattern, "batch": c.batch,
+                         "seq": c.seq, "heads": c.heads, "pos_dtype": c.pos_dtype})
     request.node.user_properties.append((RECORD, rec))
     return rec
+
+
+@pytest.fixture
+def rope_subject(rope_target: Target, rope_record: dict[str, Any]) -> Subject:
+    """The loaded implementation under test (a skip if its framework is absent)."""
+    return _SUBJECTS.get(rope_target, rope_record)
 
 
 # --- reporting -------------------------------------------------------------------------------------
 
 class Tally:
-    """Collects the records of finished cases (on the controller, also under xdist)."""
+    """Collects the records of finished cases (on the controller, also under xdist), and
+    appends each to the --rope-jsonl file as it finishes, so a killed run keeps them."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
+        self.stream: Any = None
 
     def add(self, report: pytest.TestReport) -> None:
+        before = len(self.records)
+        self._collect(report)
+        if self.stream is not None:
+            for rec in self.records[before:]:
+                self.stream.write(json.dumps(rec) + "\n")
+            self.stream.flush()
+
+    def _collect(self, report: pytest.TestReport) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             for key, rec in report.user_properties:
                 if key == RECORD:
@@ -130,6 +196,18 @@ def _reason(report: pytest.TestReport) -> str:
 
 
 _TALLY = Tally()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    path = session.config.getoption("rope_jsonl")
+    if path and not hasattr(session.config, "workerinput"):  # the xdist controller writes, not workers
+        _TALLY.stream = open(path, "a", buffering=1)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _TALLY.stream is not None:
+        _TALLY.stream.close()
+        _TALLY.stream = None
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -159,6 +237,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.section("rope-suite: precision horizon (largest position with error < 1e-2 max|x|)")
         for r in horizons:
             tr.write_line(f"{r['implementation']:<{width}}  {r['dtype']:<9} {int(r['value']):>12,d}")
+    for kind, entry in getattr(config, "_rope_unused", []):
+        tr.write_line(f"rope-suite: warning: --{kind}-file entry {entry!r} matches no case (stale entry?)")
+    xpassed = [r for r in records if r["status"] == "xpassed"]
+    for r in xpassed:
+        tr.write_line(f"rope-suite: {r['implementation']}/{r.get('id')} is listed as a known deviation but passed")
     path = config.getoption("rope_json")
     if path:
         Path(path).write_text(json.dumps(records, indent=1))

@@ -23,8 +23,6 @@ from conformance.subject import ContractViolation, Subject
 def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[str, Any]) -> None:
     subject, planned, record = rope_subject, rope_planned, rope_record
     check, case = CHECKS[planned.check], planned.case
-    record.update(check=check.name, spec_name=case.spec_name, spec=case.spec.to_dict(), dtype=case.dtype,
-                  shape=list(case.shape), pattern=case.pattern, id=planned.id)
     reason = (applicable(check, subject) or subject.unsupported(case.spec, case.dtype)
               or (check.name != "precision_horizon" and subject.beyond_max_position(case.inputs()[1])))
     if reason:
