@@ -52,8 +52,31 @@ def pair_views(x: np.ndarray, spec: RopeSpec) -> tuple[np.ndarray, np.ndarray]:
     return x[..., 0:r:2], x[..., 1:r:2]
 
 
+def check_x(x: np.ndarray, spec: RopeSpec, name: str = "x") -> np.ndarray:
+    """x as an array [batch, seq, heads, head_dim] of a supported dtype, else ValueError."""
+    x = np.asarray(x)
+    if x.ndim != 4 or x.shape[-1] != spec.head_dim:
+        raise ValueError(f"{name}.shape={x.shape} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
+    if x.dtype not in [np.dtype(d) for d in DTYPES.values()]:
+        raise ValueError(f"{name}.dtype={x.dtype} is invalid: supported {', '.join(DTYPES)}")
+    return x
+
+
+def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, spec: RopeSpec) -> np.ndarray:
+    """A new array: x's pairs rotated by (cos, sin) [batch, seq, r/2] in their dtype, rounded
+    once to x's dtype; the tail x[..., r:] copied unchanged."""
+    cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads
+    a, b = (v.astype(cos.dtype, copy=False) for v in pair_views(x, spec))
+    out = np.empty_like(x)
+    out[..., spec.rotary_dim:] = x[..., spec.rotary_dim:]
+    out_a, out_b = pair_views(out, spec)
+    out_a[...] = (a * cos - b * sin).astype(x.dtype)
+    out_b[...] = (b * cos + a * sin).astype(x.dtype)
+    return out
+
+
 class NumpyRope:
-    """The plug-in object: ``rope(x, positions, spec)`` on NumPy arrays (bfloat16 via ml_dtypes)."""
+    """The plug-in object: ``rope`` and ``rope_qk`` on NumPy arrays (bfloat16 via ml_dtypes)."""
 
     framework = "numpy"
     device = "cpu"
@@ -64,22 +87,20 @@ class NumpyRope:
     def rope(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
         [batch, seq, n_axes]); a new array of x's shape and dtype, the tail copied bit for bit."""
-        x = np.asarray(x)
-        if x.ndim != 4 or x.shape[-1] != spec.head_dim:
-            raise ValueError(f"x.shape={x.shape} is invalid: expected [batch, seq, heads, head_dim={spec.head_dim}]")
-        if x.dtype not in [np.dtype(d) for d in DTYPES.values()]:
-            raise ValueError(f"x.dtype={x.dtype} is invalid: supported {', '.join(DTYPES)}")
+        x = check_x(x, spec)
         pos = reference.check_positions(positions, spec, leading_shape=x.shape[:2])
-        work = compute_dtype(x.dtype)
-        cos, sin = cos_sin(pos, spec, work)
-        cos, sin = cos[:, :, None, :], sin[:, :, None, :]  # broadcast over heads
-        a, b = (v.astype(work) for v in pair_views(x, spec))
-        out = np.empty_like(x)
-        out[..., spec.rotary_dim:] = x[..., spec.rotary_dim:]
-        out_a, out_b = pair_views(out, spec)
-        out_a[...] = (a * cos - b * sin).astype(x.dtype)
-        out_b[...] = (b * cos + a * sin).astype(x.dtype)
-        return out
+        return rotate(x, *cos_sin(pos, spec, compute_dtype(x.dtype)), spec)
+
+    def rope_qk(self, q: np.ndarray, k: np.ndarray, positions: np.ndarray, spec: RopeSpec
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(rope(q), rope(k)) with one cos/sin computation; q and k may differ in heads (GQA)."""
+        q, k = check_x(q, spec, "q"), check_x(k, spec, "k")
+        if k.dtype != q.dtype:
+            raise ValueError(f"k.dtype={k.dtype} is invalid: must match q's {q.dtype}")
+        pos = reference.check_positions(positions, spec, leading_shape=q.shape[:2])
+        reference.check_positions(positions, spec, leading_shape=k.shape[:2])
+        cos, sin = cos_sin(pos, spec, compute_dtype(q.dtype))
+        return rotate(q, cos, sin, spec), rotate(k, cos, sin, spec)
 
 
 IMPLEMENTATION = NumpyRope()

@@ -8,16 +8,19 @@ through slices ("half": ``x[..., :r/2]``, ``x[..., r/2:r]``) or a ``[..., r/2, 2
 ("interleaved"), and the pass-through tail. Precision follows torchtune / flash-attn:
 angles, cos/sin and the multiply in float32, one rounding to x's dtype at the end.
 
-The compiled variant compiles the same functions with ``dynamic=True`` and takes the
-frequencies and the attention factor as tensors, so a new spec or shape does not recompile;
-it still compiles once per (dtype, convention, single/multi-axis, grad/no-grad, partial or
-full rotary) and for size-1 dims (0/1 specialisation).
+The compiled variant compiles the same functions (``dynamic=True``, ``fullgraph=True``) and
+takes the frequencies, the attention factor and the per-pair positions as tensors, so a new
+spec, scaling, axis layout or position never recompiles; batch, seq and heads are marked
+unbacked for the call, so no size recompiles either (decode, batch 1 and one head included).
+What remains is one graph per (x dtype, convention, partial or full rotary, grad or not):
+at most 32 per function, each a few seconds of inductor time on a CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -26,9 +29,9 @@ from conformance.spec import RopeSpec
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32,
                                   "float16": torch.float16, "bfloat16": torch.bfloat16}
-# Each (dtype, convention, axes, grad, tail, size-1 dims) combination is one graph; the
-# default limit of 8 per function would silently fall back to eager in a conformance run.
-RECOMPILE_LIMIT = 256
+# Up to 32 graphs per function (see above); dynamo's default limit of 8 would fail the call
+# (fullgraph) or fall back to eager.
+RECOMPILE_LIMIT = 64
 
 
 def cos_sin(positions: torch.Tensor, inv_freq: torch.Tensor, scale: torch.Tensor
@@ -52,9 +55,7 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: b
         pairs = x[..., :r].unflatten(-1, (n, 2))
         a, b = pairs[..., 0].to(work), pairs[..., 1].to(work)
         rotated = torch.stack((a * cos - b * sin, b * cos + a * sin), dim=-1).flatten(-2).to(x.dtype)
-        # Eager skips the copy of an empty tail; compiled code takes one graph for both
-        # (the empty cat costs nothing there, a guard on r == head_dim would cost a recompile).
-        if not torch.compiler.is_compiling() and r == x.shape[-1]:
+        if r == x.shape[-1]:
             return rotated
         return torch.cat((rotated, x[..., r:]), dim=-1)
     a, b = x[..., :n].to(work), x[..., n:r].to(work)
@@ -111,7 +112,7 @@ def prepare(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
     scale = torch.tensor(reference.attention_factor(spec), dtype=work, device=x.device)
     axes = torch.from_numpy(reference.pair_axes(spec)).to(x.device)
     streams = positions.reshape(positions.shape[0], positions.shape[1], spec.n_axes)
-    return streams.to(work).index_select(-1, axes), inv_freq, scale
+    return streams.to(device=x.device, dtype=work).index_select(-1, axes), inv_freq, scale
 
 
 _MARKS = ("_dynamo_", "_specialize_on", "_has_dynamo_dim_marking")
@@ -119,19 +120,21 @@ _MARKS = ("_dynamo_", "_specialize_on", "_has_dynamo_dim_marking")
 
 @contextlib.contextmanager
 def unbacked_dims(*tensors: torch.Tensor, dims: tuple[int, ...]) -> Iterator[None]:
-    """Mark ``dims`` (batch, seq, heads / n_axes) of each tensor unbacked for one compiled call.
+    """Mark ``dims`` of each tensor unbacked for one compiled call.
 
     A backed size-1 dim gets its own graph (0/1 specialisation): decode (seq 1), batch 1 and
-    one head would each recompile, for every dtype and convention. Unbacked dims take one
-    graph for every size. The marks are attributes on the tensor object, so they are removed
-    afterwards (a user tensor must not carry them into their own compiled code); a tensor the
-    caller marked already is left as it is.
+    one head would each recompile, for every dtype and convention. An unbacked dim takes one
+    graph for every size. head_dim stays backed: with it unbacked inductor emits scalar loops
+    (about 1.5x slower on CPU). The marks are attributes on the tensor object, so they are
+    removed afterwards (a user's tensor must not carry them into their own compiled code); a
+    tensor the caller has marked is left as it is.
     """
-    from torch._dynamo.decorators import mark_unbacked
+    from torch._dynamo import decorators
 
+    mark_unbacked = getattr(decorators, "mark_unbacked", None)  # absent in old torch: recompile instead
     marked = []
     for t in tensors:
-        if any(k.startswith(_MARKS) for k in t.__dict__):
+        if mark_unbacked is None or any(k.startswith(_MARKS) for k in t.__dict__):
             continue
         marked.append((t, set(t.__dict__)))
         for d in dims:
@@ -174,29 +177,26 @@ class TorchRope:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
         [batch, seq, n_axes]); a new tensor of x's shape and dtype, differentiable in x."""
         _check(x, positions, spec)
-        args = prepare(x, positions, spec)
-        interleaved = spec.convention == "interleaved"
-        rope = self._functions()[0]
-        if not self.compiled:
-            return rope(x, *args, interleaved)
-        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), unbacked_dims(x, dims=(0, 1, 2)), unbacked_dims(args[0], dims=(0, 1)):
-            return rope(x, *args, interleaved)
+        return self._call(0, (x,), prepare(x, positions, spec), spec)
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(rope(q), rope(k)) with one cos/sin computation; q and k may differ in heads (GQA)."""
         _check(q, positions, spec, "q")
         _check(k, positions, spec, "k")
-        if k.dtype != q.dtype or k.device != q.device or k.shape[:2] != q.shape[:2]:
-            raise ValueError(f"k (shape {tuple(k.shape)}, {k.dtype}, {k.device}) is invalid: its batch, seq, "
-                             f"dtype and device must match q's ({tuple(q.shape)}, {q.dtype}, {q.device})")
-        args = prepare(q, positions, spec)
+        if k.dtype != q.dtype or k.device != q.device:
+            raise ValueError(f"k.dtype={k.dtype} on {k.device} is invalid: must match q's {q.dtype} on {q.device}")
+        return self._call(1, (q, k), prepare(q, positions, spec), spec)
+
+    def _call(self, which: int, xs: tuple[torch.Tensor, ...], prepared: tuple[torch.Tensor, ...],
+              spec: RopeSpec) -> Any:
+        function = self._functions()[which]
         interleaved = spec.convention == "interleaved"
-        rope_qk = self._functions()[1]
         if not self.compiled:
-            return rope_qk(q, k, *args, interleaved)
-        with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT), unbacked_dims(q, k, dims=(0, 1, 2)), unbacked_dims(args[0], dims=(0, 1)):
-            return rope_qk(q, k, *args, interleaved)
+            return function(*xs, *prepared, interleaved)
+        with (torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT),
+              unbacked_dims(*xs, dims=(0, 1, 2)), unbacked_dims(prepared[0], dims=(0, 1))):
+            return function(*xs, *prepared, interleaved)
 
 
 EAGER = TorchRope(compiled=False)
