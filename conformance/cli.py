@@ -3,6 +3,9 @@
 Subcommands:
   presets           list the named model specs
   spec SPEC         validate a spec (a preset name or a JSON object) and print it
+  list              registered implementations (and, with --supports, what each supports)
+  check TARGET...   the conformance checks on targets, each in its own subprocess
+  mutants           the mutation catalogue through the checks: the mutation score
   run               the main job: every step that exists, in order (see ``STEPS``)
 """
 
@@ -12,6 +15,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -92,6 +96,63 @@ def cmd_run(_: argparse.Namespace) -> int:
     return status
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """Registered implementations: framework, kind, whether installed, and (--supports) what each supports."""
+    from .cases import SPECS
+    from .frameworks import FLOAT_DTYPES
+    from .targets import known
+    records = known()
+    width = max(map(len, records))
+    for name, rec in records.items():
+        kind = "first-party" if rec.first_party else "third-party"
+        missing = rec.missing()
+        state = f"missing {missing}" if missing else "installed"
+        print(f"{name:<{width}}  {rec.framework or '?':<10} {kind:<11} {state:<22} {rec.summary}")
+        if args.supports and not missing:
+            print(f"{'':<{width}}  supports: {supported_summary(rec, SPECS, FLOAT_DTYPES)}")
+    return 0
+
+
+def supported_summary(record, specs, dtypes) -> str:
+    """How many of the suite's specs the implementation supports, per dtype (loads it)."""
+    try:
+        obj = record.load()
+    except Exception as err:  # a listing reports a broken plug-in rather than stopping
+        return f"cannot load: {type(err).__name__}: {err}"
+    supports = getattr(obj, "supports", None)
+    if supports is None:
+        return "everything (no supports())"
+    counts = []
+    for dtype in dtypes:
+        try:
+            n = sum(bool(supports(spec, dtype)) for spec in specs.values())
+        except Exception as err:
+            return f"supports() raised {type(err).__name__}: {err}"
+        counts.append(f"{dtype} {n}/{len(specs)}")
+    return ", ".join(counts) + " specs"
+
+
+def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    from .check_command import check, expand
+    targets = expand(args.targets, args.all)
+    if not targets:
+        print("rope-suite: error: name at least one TARGET, or --all", file=sys.stderr)
+        return 2
+    for option in ("xfails_file", "skips_file"):
+        path = getattr(args, option)
+        if path:
+            if not Path(path).is_file():
+                print(f"rope-suite: error: --{option.replace('_', '-')} {path}: no such file", file=sys.stderr)
+                return 2
+            pytest_args += [f"--{option.replace('_', '-')}", str(Path(path).resolve())]
+    return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args)
+
+
+def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    from .mutation import run_mutants
+    return run_mutants(profile=args.profile, json_path=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rope-suite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,13 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec")
     p.set_defaults(func=cmd_spec)
     sub.add_parser("run", help="the main job: every step that exists").set_defaults(func=cmd_run)
+    p = sub.add_parser("list", help="registered implementations")
+    p.add_argument("--supports", action="store_true", help="load each and count the specs it supports per dtype")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("check", help="run the conformance checks on targets (unknown options go to pytest)",
+                       description="TARGET: a registered name (rope-suite list), pkg.module, pkg.module:object, "
+                                   "path/to/file.py or path/to/file.py:object. Exit 0 conformant, 1 non-conformant, "
+                                   "2 usage error or unloadable target.")
+    p.add_argument("targets", nargs="*", metavar="TARGET")
+    p.add_argument("--all", action="store_true", help="every registered and installed plug-in implementation")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick")
+    p.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
+    p.add_argument("--xfails-file", metavar="FILE", help="known deviations: case-id prefixes, one per line")
+    p.add_argument("--skips-file", metavar="FILE", help="cases not to run: case-id prefixes, one per line")
+    p.set_defaults(func=cmd_check, passthrough=True)
+    p = sub.add_parser("mutants", help="run the mutation catalogue and print the mutation score")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick")
+    p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")
+    p.set_defaults(func=cmd_mutants, passthrough=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return args.func(args)
+        return args.func(args, unknown) if getattr(args, "passthrough", False) else args.func(args)
     except ValueError as err:
         print(f"rope-suite: error: {err}", file=sys.stderr)
         return 2

@@ -74,8 +74,27 @@ def load_object(spec: str) -> Any:
         raise LoadError(f"{spec}: attribute missing: {where} has no {attribute!r}") from None
 
 
+ENTRY_POINT_GROUP = "rope_suite.implementations"
+
+
+def plugin_records() -> dict[str, Implementation]:
+    """Implementations that installed packages register under the ``rope_suite.implementations``
+    entry-point group (name = "module:object")."""
+    from importlib.metadata import entry_points
+    return {ep.name: Implementation(ep.name, ep.value, framework="", first_party=False,
+                                    summary=f"plug-in from {ep.dist.name if ep.dist else 'an installed package'}")
+            for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known() -> dict[str, Implementation]:
+    """Every implementation a name can select: the registry, then installed plug-ins."""
+    return {**plugin_records(), **REGISTRY}
+
+
 def resolve(names: list[str] | None) -> list[Target]:
-    """Targets for ``names`` (group names ``first-party``, ``third-party`` and ``all`` expand);
-    the first-party implementations when none are given."""
-    expanded = [member for n in (names or ["first-party"]) for member in GROUPS.get(n, (n,))]
-    return [Target(n, REGISTRY.get(n)) for n in dict.fromkeys(expanded)]
+    """Targets for ``names`` (group names ``first-party``, ``third-party`` and ``all`` expand;
+    ``all`` includes installed plug-ins); the first-party implementations when none are given."""
+    records = known()
+    groups = {**GROUPS, "all": tuple(records)}
+    expanded = [member for n in (names or ["first-party"]) for member in groups.get(n, (n,))]
+    return [Target(n, records.get(n)) for n in dict.fromkeys(expanded)]

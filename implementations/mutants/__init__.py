@@ -145,7 +145,7 @@ CATALOGUE: tuple[Mutant, ...] = (
     Mutant("mrope-interleaved-as-chunked", "mrope_interleaved_as_chunked",
            "Qwen3-VL interleaved M-RoPE run with Qwen2-VL's chunked sections",
            "alibaba/MNN PR 4133; mlx-node/mlx-node PR 80",
-           ("agreement", "gradient")),
+           ("agreement",)),
     # --- autograd, contract, fused q+k ---------------------------------------------------------
     Mutant("backward-wrong-sign", "backward_wrong_sign",
            "custom autograd backward rotates the cotangent by +phi instead of -phi",
