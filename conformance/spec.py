@@ -277,7 +277,10 @@ class RopeSpec:
         return self.rope_type in SEQUENCE_DEPENDENT
 
     def replace(self, **changes: Any) -> RopeSpec:
-        """A new, validated spec with ``changes`` applied."""
+        """A new, validated spec with ``changes`` applied. A full-rotary spec stays full rotary
+        when only ``head_dim`` changes."""
+        if "head_dim" in changes and "rotary_dim" not in changes and self.rotary_dim == self.head_dim:
+            changes["rotary_dim"] = None
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

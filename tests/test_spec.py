@@ -161,6 +161,11 @@ def test_pasted_hf_rope_scaling_is_accepted_with_legacy_type_key() -> None:
     assert RopeSpec(head_dim=8, scaling={"rope_type": "default"}).scaling is None
 
 
+def test_replace_head_dim_keeps_full_rotary_full() -> None:
+    assert RopeSpec(head_dim=128).replace(head_dim=64).rotary_dim == 64
+    assert RopeSpec(head_dim=128, rotary_dim=32).replace(head_dim=64).rotary_dim == 32
+
+
 def test_replace_revalidates() -> None:
     with pytest.raises(SpecError, match=r"rotary_dim=130 is invalid"):
         PRESETS["llama2-7b"].replace(rotary_dim=130)
