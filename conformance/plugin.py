@@ -190,9 +190,9 @@ def _reason(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
         return str(report.wasxfail)
     text = getattr(report, "longreprtext", "") or ""
-    lines = [line for line in text.splitlines() if line.strip()]
-    failed = [line for line in lines if line.startswith("E ")]
-    return "\n".join(line[2:].rstrip() for line in failed) if failed else (lines[-1] if lines else "")
+    failed = [line for line in text.splitlines() if line.startswith("E ")]
+    # pytest.fail(..., pytrace=False) gives the message alone; a traceback has it on its E lines
+    return "\n".join(line[2:].rstrip() for line in failed) if failed else text.strip()
 
 
 _TALLY = Tally()

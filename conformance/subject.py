@@ -34,11 +34,13 @@ class Subject:
     obj: Any
 
     def __post_init__(self) -> None:
-        framework = getattr(self.obj, "framework", None)
-        if framework not in FRAMEWORKS:
-            raise LoadError(f"{self.name}: framework={framework!r} is invalid: allowed {', '.join(FRAMEWORKS)}")
         if not callable(getattr(self.obj, "rope", None)):
-            raise LoadError(f"{self.name}: has no callable rope(x, positions, spec)")
+            raise LoadError(f"{self.name}: rope missing: has no callable rope(x, positions, spec)")
+        if not hasattr(self.obj, "framework"):
+            raise LoadError(f"{self.name}: framework missing: set framework to one of {', '.join(FRAMEWORKS)}")
+        if self.obj.framework not in FRAMEWORKS:
+            raise LoadError(f"{self.name}: unknown framework: framework={self.obj.framework!r} is invalid: "
+                            f"allowed {', '.join(FRAMEWORKS)}")
 
     @property
     def framework(self) -> str:

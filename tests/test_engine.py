@@ -61,7 +61,7 @@ def test_dtype_upcast_is_a_contract_violation(tmp_path: Path) -> None:
 @pytest.mark.parametrize("target, message", [
     ("no_such_module_xyz", "module not found: no_such_module_xyz"),
     ("conformance.reference:nothing", "attribute missing: conformance.reference has no 'nothing'"),
-    ("conformance.reference", "framework=None is invalid"),
+    ("conformance.reference", "rope missing: has no callable rope(x, positions, spec)"),
 ])
 def test_unloadable_targets_are_diagnosed(tmp_path: Path, target: str, message: str) -> None:
     code, output, _ = run_conformance("--impl", target, "-k", "agreement/llama2-7b/float32/per_row", tmp_path=tmp_path)
