@@ -234,7 +234,7 @@ def stateless(subject: Subject, case: Case) -> Outcome:
     the short ones again, all agree with the reference and the two short calls are bit-identical
     (HF 25306: dynamic NTK kept its grown base; lucidrains 11: a cos/sin cache keyed on length)."""
     x, short = case.inputs()
-    short = short % 200  # below every original length the suite's specs use
+    short = short % 200  # below every original length the suite's specs use (largest_position knows)
     long = short + 5000
     spec, dtype = case.spec, case.dtype
     calls = [("short", short), ("long", long), ("short again", short)]
@@ -296,6 +296,16 @@ def precision_horizon(subject: Subject, case: Case) -> Outcome:
     capped = " (its max_position)" if limit is not None and horizon == int(positions[-1]) else ""
     return Outcome(float(np.max(err)), None, HORIZON_THRESHOLD, value=float(horizon),
                    note=f"error < {HORIZON_THRESHOLD:g} x max|x| up to position {horizon}{capped}")
+
+
+def largest_position(check: str, case: Case) -> int:
+    """The largest position ``check`` feeds the implementation on ``case`` (for max_position)."""
+    if check == "relative_position":
+        return int(shifted_rows(case)[2].max())
+    positions = case.inputs()[1]
+    if check == "stateless":
+        return int((positions % 200).max()) + 5000
+    return int(positions.max()) if positions.size else 0
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in (

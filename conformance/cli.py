@@ -6,6 +6,7 @@ Subcommands:
   list              registered implementations (and, with --supports, what each supports)
   check TARGET...   the conformance checks on targets, each in its own subprocess
   mutants           the mutation catalogue through the checks: the mutation score
+  table REPORT...   the implementation x feature matrix from check --json reports
   run               the main job: every step that exists, in order (see ``STEPS``)
 """
 
@@ -153,6 +154,18 @@ def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
     return run_mutants(profile=args.profile, json_path=args.json)
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    """The implementation x feature matrix from check reports; into README between its markers."""
+    from reports.conformance_table import load_reports, markdown_table, update_readme
+    table = markdown_table(load_reports(args.reports))
+    if args.readme:
+        update_readme(Path(args.readme), table)
+        print(f"rope-suite: conformance table written into {args.readme}")
+    else:
+        print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rope-suite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xfails-file", metavar="FILE", help="known deviations: case-id prefixes, one per line")
     p.add_argument("--skips-file", metavar="FILE", help="cases not to run: case-id prefixes, one per line")
     p.set_defaults(func=cmd_check, passthrough=True)
+    p = sub.add_parser("table", help="the conformance matrix (Markdown) from rope-suite check --json reports")
+    p.add_argument("reports", nargs="+", metavar="REPORT")
+    p.add_argument("--readme", metavar="FILE", help="write the table into FILE between its table markers")
+    p.set_defaults(func=cmd_table)
     p = sub.add_parser("mutants", help="run the mutation catalogue and print the mutation score")
     p.add_argument("--profile", choices=("quick", "full"), default="quick")
     p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")

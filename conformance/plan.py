@@ -1,8 +1,8 @@
 """Which cases each check runs, per profile.
 
 ``full`` runs agreement over every spec x every dtype and every position pattern, and the
-other checks over a representative subset of specs; ``quick`` keeps every check and feature
-but fewer dtypes and patterns. Each planned item has an id ``check/spec/dtype/pattern[...]``
+other checks over a representative subset of specs; ``quick`` keeps every check, feature and
+dtype but fewer specs and patterns. Each planned item has an id ``check/spec/dtype/pattern[...]``
 that ``-k`` and the xfail/skip files match.
 """
 
@@ -37,7 +37,7 @@ def plan(profile: str = "full") -> list[Planned]:
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is invalid: allowed {', '.join(PROFILES)}")
     full = profile == "full"
-    dtypes = FLOAT_DTYPES if full else ("float32", "bfloat16")
+    dtypes = FLOAT_DTYPES
     represent = REPRESENTATIVE if full else ("llama2-7b", "gpt-j-6b", "llama3.1-8b", "qwen2.5-7b-yarn",
                                              "dynamic-above", "qwen2-vl", "sam2")
     patterns = ("contiguous", "offset", "decode_offset_per_row", "packed_restart", "large_positions")

@@ -57,11 +57,11 @@ class Subject:
         limit = getattr(self.obj, "max_position", None)
         return None if limit is None else int(limit)
 
-    def beyond_max_position(self, positions: np.ndarray) -> str | None:
-        """A skip reason when ``positions`` exceed the declared max_position, else None."""
+    def beyond_max_position(self, largest: int) -> str | None:
+        """A skip reason when position ``largest`` exceeds the declared max_position, else None."""
         limit = self.max_position
-        if limit is not None and positions.size and int(positions.max()) > limit:
-            return f"{self.name} declares max_position={limit}; this case reaches position {int(positions.max())}"
+        if limit is not None and largest > limit:
+            return f"{self.name} declares max_position={limit}; this case reaches position {largest}"
         return None
 
     @property

@@ -100,6 +100,17 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    first_party=False, summary="ONNX RotaryEmbedding-23 through onnx.reference"),
     Implementation("onnxruntime", "implementations.thirdparty.onnx_rope:ONNXRUNTIME", "numpy",
                    ("onnx", "onnxruntime"), first_party=False, summary="ONNX RotaryEmbedding-23 in onnxruntime (CPU)"),
+    *(Implementation(f"keras-hub-{backend}", f"implementations.thirdparty.keras_hub_rope:{backend.upper()}",
+                     framework, ("keras", "keras_hub", module), first_party=False,
+                     summary=f"keras-hub RotaryEmbedding under the {backend} Keras backend (own process)")
+      for backend, framework, module in (("tensorflow", "tensorflow", "tensorflow"), ("jax", "jax", "jax"),
+                                         ("torch", "torch", "torch"))),
+    Implementation("liger", "implementations.thirdparty.liger_rope:LIGER", "torch",
+                   ("torch", "triton", "liger_kernel", "transformers"), first_party=False,
+                   summary="Liger-Kernel fused Triton RoPE fed HF's cos/sin (interpreter on CPU)"),
+    Implementation("ultralytics-sam2", "implementations.thirdparty.ultralytics_sam2_rope:SAM2", "torch",
+                   ("torch", "ultralytics"), first_party=False,
+                   summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)"),
 )
 
 REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}

@@ -5,40 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 PLUGINS = Path(__file__).parent / "plugins"
 
-# Written from README's "Writing a plug-in" alone: plain NumPy, no rope-suite import.
-README_PLUGIN = '''
-import numpy as np
-
-framework = "numpy"
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def supports(spec, dtype):
-    return spec.scaling is None and spec.multi_axis is None and dtype in ("float64", "float32")
-
-
-def rope(x, positions, spec):
-    r = spec.rotary_dim
-    theta = spec.base ** (-np.arange(0, r, 2, dtype=np.float64) / r)
-    angle = positions[..., None].astype(np.float64) * theta
-    cos, sin = np.cos(angle)[:, :, None, :], np.sin(angle)[:, :, None, :]
-    if spec.convention == "half":
-        a, b = x[..., : r // 2], x[..., r // 2 : r]
-    else:
-        a, b = x[..., 0:r:2], x[..., 1:r:2]
-    out = x.copy()
-    if spec.convention == "half":
-        out[..., : r // 2], out[..., r // 2 : r] = a * cos - b * sin, b * cos + a * sin
-    else:
-        out[..., 0:r:2], out[..., 1:r:2] = a * cos - b * sin, b * cos + a * sin
-    return out.astype(x.dtype)
-'''
+def readme_plugin() -> str:
+    """The plug-in example exactly as README's "Writing a plug-in" shows it."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```python\n# my_rope.py\n", 1)[1].split("```", 1)[0]
+    assert "import conformance" not in block and "from conformance" not in block
+    return block
 
 
 def rope_suite(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -47,7 +28,7 @@ def rope_suite(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_plugin_from_the_readme_in_a_fresh_directory_is_conformant(tmp_path: Path) -> None:
-    (tmp_path / "my_rope.py").write_text(textwrap.dedent(README_PLUGIN))
+    (tmp_path / "my_rope.py").write_text(readme_plugin())
     proc = rope_suite("check", "my_rope.py", "--json", "report.json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
