@@ -187,5 +187,6 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
 
 
 def expand(targets: list[str], all_registered: bool) -> list[str]:
-    names = [t.name for t in resolve(["all"])] if all_registered else []
-    return list(dict.fromkeys(names + targets))
+    """The target names, groups (first-party, third-party, all) expanded so each runs alone."""
+    names = (["all"] if all_registered else []) + targets
+    return [t.name for t in resolve(names)] if names else []

@@ -1,7 +1,8 @@
 """The conformance matrix: implementation x feature, from ``rope-suite check --json`` reports.
 
-Each case record is filed under the features its spec and dtype exercise (a Llama 3.1 case in
-bfloat16 counts for ``llama3`` and for ``bfloat16``). A cell is ``conformant`` when every
+Float32 cases are filed under the features their spec exercises (a Llama 3.1 case under
+``llama3``, an unscaled GPT-J case under ``interleaved`` and ``partial``); cases in another dtype under that dtype alone, so a library
+whose float64 path has float32 accuracy shows it in the float64 column and nowhere else. A cell is ``conformant`` when every
 case under it ran and passed, ``non-conformant`` with the first failing check and the reason
 when any failed, and ``unsupported`` when every case was skipped.
 """
@@ -21,7 +22,9 @@ START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->
 
 
 def features_of(case: dict[str, Any]) -> list[str]:
-    """The features one case record exercises."""
+    """The features one case record is judged under."""
+    if case.get("dtype") in ("float64", "float16", "bfloat16"):
+        return [case["dtype"]]
     spec = case.get("spec") or {}
     out = []
     axis = (spec.get("multi_axis") or {}).get("kind")
@@ -32,12 +35,10 @@ def features_of(case: dict[str, Any]) -> list[str]:
         out.append("2d-axial")
     if scaling:
         out.append(scaling)
-    if spec:
+    if spec and not (axis or scaling):  # a scaling or axis failure belongs to its own column
         out.append("rotate-half" if spec.get("convention") == "half" else "interleaved")
         if spec.get("rotary_dim", 0) < spec.get("head_dim", 0):
             out.append("partial")
-    if case.get("dtype") in ("float64", "float16", "bfloat16"):
-        out.append(case["dtype"])
     if case.get("check") == "gradient":
         out.append("gradient")
     if case.get("check") == "fused_qk":

@@ -1,0 +1,85 @@
+"""The conformance matrix: filing rules on synthetic records, and the README table is current."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from implementations.registry import THIRD_PARTY
+from reports.conformance_table import END, FEATURES, START, cells, features_of, load_reports, markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMA3 = {"head_dim": 8, "rotary_dim": 8, "convention": "half", "scaling": {"rope_type": "llama3"}}
+GPTJ = {"head_dim": 8, "rotary_dim": 4, "convention": "interleaved"}
+
+
+def test_features_filing() -> None:
+    assert features_of({"spec": LLAMA3, "dtype": "float32", "check": "agreement"}) == ["llama3"]
+    assert features_of({"spec": GPTJ, "dtype": "float32", "check": "gradient"}) == ["interleaved", "partial", "gradient"]
+    assert features_of({"spec": GPTJ, "dtype": "bfloat16", "check": "agreement"}) == ["bfloat16"]
+
+
+def test_cells_distinguish_conformant_failing_and_unsupported() -> None:
+    report = {"target": "x", "verdict": "non-conformant", "summary": {"passed": 1, "failed": 1, "skipped": 1},
+              "checks": [
+                  {"spec": GPTJ, "dtype": "float32", "check": "agreement", "status": "passed"},
+                  {"spec": LLAMA3, "dtype": "float32", "check": "agreement", "status": "failed",
+                   "reason": "agreement with the float64 reference: ...\n  error 0.5 vs allowed 1e-06 (4x ...)"},
+                  {"spec": GPTJ, "dtype": "float16", "check": "agreement", "status": "skipped"},
+              ]}
+    got = cells(report)
+    assert got["interleaved"].status == "conformant"
+    assert got["llama3"].status == "non-conformant" and "error 0.5 vs allowed 1e-06" in got["llama3"].detail
+    assert got["float16"].status == "unsupported"
+    assert got["yarn"].status == "-"
+    assert markdown_table([report]).count("\n") == 2
+
+
+def test_reports_that_are_not_check_reports_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"target": "x"}))
+    with pytest.raises(ValueError, match=r"bad.json: report 0 lacks target/verdict/checks"):
+        load_reports([bad])
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match=r"bad.json: not a readable rope-suite check report"):
+        load_reports([bad])
+
+
+def readme_statuses() -> dict[str, list[str]]:
+    """implementation -> [verdict, one status word per feature] from README's generated table."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split(START, 1)[1].split(END, 1)[0]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        cols = [c.strip() for c in line.strip().strip("|").split("|")]
+        statuses = [re.sub(r"^\W*", "", c).split(":")[0] for c in cols[3:]]
+        rows[cols[0].strip("`")] = [cols[1], *statuses]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def third_party_run(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """``rope-suite check third-party --json``: every third-party adapter, each in its own process."""
+    out = tmp_path_factory.mktemp("check") / "third-party.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "check", "third-party", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800)
+    assert proc.returncode in (0, 1), proc.stdout[-4000:] + proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("name", [impl.name for impl in THIRD_PARTY])
+def test_every_adapter_runs_and_readme_shows_its_verdict(third_party_run: list[dict], name: str) -> None:
+    report = next(r for r in third_party_run if r["target"] == name)
+    assert report["summary"]["passed"] > 0, f"{name} ran no passing case: {report['summary']}"
+    regenerated = [report["verdict"], *(c.status for c in cells(report).values())]
+    readme = readme_statuses().get(name)
+    assert readme is not None, f"README's conformance table has no row for {name}: regenerate it (README explains how)"
+    assert readme == regenerated, (f"README's row for {name} is stale:\n  README {readme}\n  now    {regenerated}\n"
+                                   f"features {list(FEATURES)}; regenerate it (README explains how)")
