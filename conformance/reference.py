@@ -215,11 +215,6 @@ def pair_axes(spec: RopeSpec) -> np.ndarray:
     return out
 
 
-def apply_transpose(cotangent: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
-    """d<apply(x), g>/dx = g A R(-phi): the gradient every autodiff implementation must return."""
-    return apply(cotangent, positions, spec, transpose=True)
-
-
 # --- angles, cos/sin, rotation ------------------------------------------------------------------
 
 def angles(positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
@@ -282,5 +277,6 @@ def apply(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, *, transpose: bo
 
 
 def apply_transpose(cotangent: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
-    """d<apply(x), g>/dx = g A R(-phi): the gradient every autodiff implementation must return."""
+    """The vector-Jacobian product of apply: a R(phi)^T g (rotation by -phi times the attention
+    factor a; the tail passes through). The gradient every autodiff implementation must return."""
     return apply(cotangent, positions, spec, transpose=True)
