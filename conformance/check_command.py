@@ -1,17 +1,26 @@
 """``rope-suite check``: the conformance suite over named targets, for other projects' CI.
 
-Each target runs in its own pytest subprocess (a crash, a hang or a process-global setting
-such as the Keras backend stays inside it), streaming a JSON line per finished case; this
-process shows progress, then prints one line per check with pass/fail/skip counts, each
+Each target runs in its own pytest subprocess (a process-global setting such as the Keras
+backend stays inside it), and inside that, under pytest-xdist, in one worker that xdist
+replaces when a case kills it: a segfault, an abort or ``os._exit`` loses only that case,
+reported as ``crashed`` with the exit signal and the tail of stderr. pytest-timeout stops a
+case that hangs (``timed out``); a faulthandler watchdog kills one stuck in C code. Every
+finished case is appended to a JSON-lines file as it ends (beside ``--json FILE``, as
+``FILE.jsonl``), so a run killed outright keeps its results and ``--resume`` runs only the
+rest. This process shows progress, then prints one line per check with the counts, each
 failure with its message and a Python snippet that reproduces it, and the verdict.
 
 Exit codes: 0 every target conformant (at least one case ran, none failed); 1 some target
-non-conformant; 2 usage error or a target that cannot be loaded.
+non-conformant (a case failed, crashed or timed out); 2 usage error or a target that cannot
+be loaded.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from .plan import plan
+from .plugin import FAILING, condense_stderr, describe_exit, read_records
 from .targets import resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
 RANDOM_EXAMPLES = 1  # test_random_specs: one record per target
+DEFAULT_CASE_TIMEOUT = 120.0
+MAX_CRASHES = 20  # crashed workers xdist replaces in one target's run before it gives up on the rest
+PYTEST_EXITS = (0, 1, 2, 4, 5)  # ok, failures, interrupted, usage error, nothing collected
 
 
 @dataclass
@@ -36,6 +49,7 @@ class TargetRun:
     returncode: int
     records: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
+    stderr: str = ""
 
     @property
     def load_error(self) -> str | None:
@@ -46,57 +60,143 @@ class TargetRun:
         return next((r["framework"] for r in self.records if r.get("framework")), None)
 
     @property
+    def stopped(self) -> str | None:
+        """Why the run ended before every case had run, or None: pytest itself died (a crash with
+        no pytest-xdist worker to take it), or xdist gave up after too many crashed workers."""
+        if self.returncode not in PYTEST_EXITS:
+            tail = condense_stderr(self.stderr)
+            return (f"{self.target}: the pytest process {describe_exit(self.returncode)}; the cases after the last "
+                    f"one recorded did not run" + ("\n  stderr:\n" + _indent(tail) if tail else ""))
+        if "maximum crashed workers reached" in self.output:
+            return (f"{self.target}: stopped after {MAX_CRASHES} crashed workers; the remaining cases did not run "
+                    "(pass --max-worker-restart N to allow more)")
+        return None
+
+    @property
     def summary(self) -> dict[str, int]:
         c = Counter(r["status"] for r in self.records)
-        return {"passed": c["passed"] + c["xfailed"] + c["xpassed"], "failed": c["failed"], "skipped": c["skipped"]}
+        return {"passed": c["passed"] + c["xfailed"] + c["xpassed"], "failed": sum(c[s] for s in FAILING),
+                "skipped": c["skipped"], "crashed": c["crashed"], "timed_out": c["timed out"]}
 
     @property
     def verdict(self) -> str:
         s = self.summary
-        return "conformant" if s["passed"] > 0 and s["failed"] == 0 else "non-conformant"
+        return "conformant" if s["passed"] > 0 and s["failed"] == 0 and not self.stopped else "non-conformant"
 
     def report(self) -> dict[str, Any]:
         keys = ("check", "id", "spec", "dtype", "shape", "status", "max_abs_err", "max_rel_err", "bound", "reason",
                 "value")
-        return {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
-                "checks": [{k: r.get(k) for k in keys} for r in self.records]}
+        out = {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
+               "checks": [{k: r.get(k) for k in keys} for r in self.records]}
+        if self.stopped:
+            out["stopped"] = self.stopped
+        return out
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _given(pytest_args: list[str], *options: str) -> bool:
+    return any(a == o or a.startswith(o + "=") or (len(o) == 2 and a.startswith(o)) for a in pytest_args
+               for o in options)
+
+
+def isolation_args(pytest_args: list[str], case_timeout: float | None) -> list[str]:
+    """pytest options that keep a broken case from taking the run down (what the user passed wins):
+    one pytest-xdist worker, replaced when a case kills it; stderr passed through (tee-sys) so a
+    crash leaves its last words; pytest-timeout per case, with a faulthandler backstop for C code."""
+    args: list[str] = []
+    if installed("xdist") and not _given(pytest_args, "-n", "--numprocesses", "--dist") and "no:xdist" not in pytest_args:
+        args += ["-n", "1", "--max-worker-restart", str(MAX_CRASHES)]
+    if not _given(pytest_args, "-s", "--capture"):
+        args.append("--capture=tee-sys")
+    if case_timeout:
+        if installed("pytest_timeout") and not _given(pytest_args, "--timeout"):
+            args += ["--timeout", f"{case_timeout:g}"]
+        # signal-method timeouts need the case to come back to Python; this one does not
+        args += ["--rope-hard-timeout", f"{1.5 * case_timeout + 1:g}"]
+    return args
 
 
 def run_pytest(targets: list[str], profile: str, pytest_args: list[str], progress: Any = None,
-               task: Any = None) -> list[TargetRun]:
+               task: Any = None, *, stream: Path | None = None, done: Path | None = None,
+               case_timeout: float | None = None) -> list[TargetRun]:
     """Run the conformance tests for ``targets`` in one pytest subprocess, following its JSONL
-    stream; one TargetRun per target, in order."""
+    stream (``stream``, appended to; a temporary file if None); one TargetRun per target, in
+    order, with every record ``stream`` holds for it. ``done``: a JSONL of cases not to rerun."""
     with tempfile.TemporaryDirectory(prefix="rope-suite-") as tmp:
-        stream = Path(tmp) / "records.jsonl"
+        stream = stream or Path(tmp) / "records.jsonl"
         stream.touch()
         impls = [arg for t in targets for arg in ("--impl", t)]
+        log, err = Path(tmp) / "pytest.log", Path(tmp) / "stderr.log"
         command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", *impls, "--profile", profile,
-                   "-q", "-p", "no:cacheprovider", "--rope-jsonl", str(stream), "-W", "ignore::DeprecationWarning",
-                   *pytest_args]
-        log = Path(tmp) / "pytest.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            seen = 0
+                   *([] if _given(pytest_args, "-v", "--verbose") else ["-q"]), "-p", "no:cacheprovider", "--rope-jsonl", str(stream), "--rope-stderr", str(err),
+                   "-W", "ignore::DeprecationWarning", *isolation_args(pytest_args, case_timeout),
+                   *(["--rope-done", str(done)] if done else []), *pytest_args]
+        with open(log, "w") as out, open(err, "w") as errors:
+            proc = subprocess.Popen(command, stdout=out, stderr=errors, stdin=subprocess.DEVNULL)
+            seen = _lines(stream)
             while proc.poll() is None:
                 time.sleep(0.2)
                 seen = _advance(stream, seen, progress, task)
             _advance(stream, seen, progress, task)
-        records = [json.loads(line) for line in stream.read_text().splitlines() if line.strip()]
-        output = log.read_text()
-    return [TargetRun(t, proc.returncode, [r for r in records if r.get("implementation") == t], output)
+        records = latest(read_records(stream))
+        output, stderr = log.read_text(errors="replace"), err.read_text(errors="replace")
+    return [TargetRun(t, proc.returncode, [r for r in records if r.get("implementation") == t], output, stderr)
             for t in targets]
 
 
-def run_target(target: str, profile: str, pytest_args: list[str], progress: Any = None, task: Any = None) -> TargetRun:
-    """One target in its own subprocess: a crash or a process-global setting stays there."""
-    return run_pytest([target], profile, pytest_args, progress, task)[0]
+def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (implementation, case id), the last one written, in first-seen order."""
+    by_key: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in records:
+        by_key[(r.get("implementation"), r.get("id"))] = r
+    return list(by_key.values())
+
+
+def run_target(target: str, profile: str, pytest_args: list[str], progress: Any = None, task: Any = None,
+               **options: Any) -> TargetRun:
+    """One target in its own subprocess: a process-global setting stays there."""
+    return run_pytest([target], profile, pytest_args, progress, task, **options)[0]
+
+
+def _lines(stream: Path) -> int:
+    return stream.read_bytes().count(b"\n")
 
 
 def _advance(stream: Path, seen: int, progress: Any, task: Any) -> int:
-    lines = stream.read_text().count("\n")
+    lines = _lines(stream)
     if progress is not None and lines > seen:
         progress.update(task, advance=lines - seen)
     return lines
+
+
+def results_stream(json_path: str, resume: bool) -> Path:
+    """``FILE.jsonl`` beside the report: emptied for a fresh run; for --resume, kept, less any
+    line a kill cut short (so new records start on a line of their own)."""
+    stream = Path(json_path + ".jsonl")
+    if not resume or not stream.exists():
+        stream.parent.mkdir(parents=True, exist_ok=True)
+        stream.write_text("")
+        return stream
+    data = stream.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(stream, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+    return stream
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a temporary file beside ``path`` and rename it: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
 
 
 # --- reporting ------------------------------------------------------------------------------------
@@ -127,7 +227,11 @@ def snippet(run: TargetRun, record: dict[str, Any]) -> str:
     return "\n".join("    " + line for line in lines)
 
 
-def print_run(run: TargetRun, console: Any) -> None:
+SHOWN_PROBLEMS = 5  # distinct one-line diagnoses printed per target (the JSON report has them all)
+SHOWN_STDERR = 2  # crashed cases whose stderr tail is printed (the rest: the headline)
+
+
+def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
     if run.load_error:  # every case failed the same way: one line says it all
         console.print(f"[bold]{run.target}[/bold]: [red]cannot load[/red]: {run.load_error}")
         return
@@ -136,10 +240,27 @@ def print_run(run: TargetRun, console: Any) -> None:
         by_check[r.get("check") or "?"][r["status"]] += 1
     console.print(f"[bold]{run.target}[/bold] ({run.framework or 'framework unknown'})")
     for check, c in by_check.items():
-        extra = "".join(f", {c[k]} {k}" for k in ("xfailed", "xpassed") if c[k])
+        extra = "".join(f", {c[k]} {k}" for k in ("crashed", "timed out", "xfailed", "xpassed") if c[k])
         console.print(f"  {check:<18} {c['passed']:4d} passed {c['failed']:4d} failed {c['skipped']:4d} skipped{extra}")
+    broken = [r for r in run.records if r["status"] in ("crashed", "timed out")]
+    for i, r in enumerate(broken):
+        text = r.get("reason") or "(no message)"
+        console.print(text if verbose or i < SHOWN_STDERR else text.splitlines()[0], markup=False, highlight=False)
     failed = [r for r in run.records if r["status"] == "failed"]
+    problems = Counter(r.get("reason") or "(no message)" for r in failed if r.get("problem"))
+    first_case = {}
     for r in failed:
+        first_case.setdefault(r.get("reason"), r.get("id"))
+    for i, (reason, n) in enumerate(problems.most_common()):
+        if i == SHOWN_PROBLEMS and not verbose:
+            console.print(f"  ... and {len(problems) - i} more distinct problems (all in the --json report)",
+                          markup=False)
+            break
+        where = f"{n} cases, e.g. {first_case[reason]}" if n > 1 else first_case[reason]
+        console.print(f"{reason if verbose else reason.splitlines()[0]}  [{where}]", markup=False, highlight=False)
+    for r in failed:
+        if r.get("problem"):
+            continue
         console.rule(f"{run.target}/{r.get('id')}", style="red")
         console.print(r.get("reason") or "(no message)", markup=False, highlight=False)
         console.print("  reproduce:", markup=False)
@@ -147,33 +268,56 @@ def print_run(run: TargetRun, console: Any) -> None:
     for r in run.records:
         if r["status"] == "xpassed":
             console.print(f"  note: {r.get('id')} is listed as a known deviation but passed", markup=False)
+    if run.stopped:
+        console.print(run.stopped, markup=False, highlight=False)
     s = run.summary
     style = "green" if run.verdict == "conformant" else "red"
+    more = "".join(f", {s[k]} {k.replace('_', ' ')}" for k in ("crashed", "timed_out") if s[k])
     console.print(f"[{style}]{run.target}: {run.verdict}[/{style}] ({s['passed']} passed, {s['failed']} failed, "
-                  f"{s['skipped']} skipped)")
+                  f"{s['skipped']} skipped{more})")
 
 
-def check(targets: list[str], *, profile: str, json_path: str | None, pytest_args: list[str]) -> int:
-    """Run every target; print; write ``json_path``; return the exit code."""
+def check(targets: list[str], *, profile: str, json_path: str | None, pytest_args: list[str],
+          case_timeout: float | None = DEFAULT_CASE_TIMEOUT, resume: bool = False, verbose: bool = False) -> int:
+    """Run every target; print; write ``json_path`` (and its ``.jsonl`` as cases finish);
+    return the exit code. ``resume``: keep the ``.jsonl`` of an earlier run and skip its cases."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(highlight=False, soft_wrap=True)  # soft wrap: snippets stay copy-pasteable
+    if not installed("xdist"):
+        console.print("rope-suite: note: pytest-xdist is not installed, so a case that crashes ends its target's "
+                      "run (install pytest-xdist to lose only that case)", markup=False)
+    if case_timeout and not installed("pytest_timeout"):
+        console.print("rope-suite: note: pytest-timeout is not installed; a hung case is killed after "
+                      f"{1.5 * case_timeout + 1:g} s instead", markup=False)
     total = len(plan(profile)) + RANDOM_EXAMPLES
+    stream = results_stream(json_path, resume) if json_path else None
+    args = [*pytest_args, *(["-v"] if verbose else [])]
     runs: list[TargetRun] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
-        for target in targets:
-            task = progress.add_task(target, total=total)
-            runs.append(run_target(target, profile, pytest_args, progress, task))
+    with tempfile.TemporaryDirectory(prefix="rope-suite-done-") as tmp:
+        done = None
+        if resume and stream is not None:
+            done = Path(tmp) / "done.jsonl"  # a snapshot: every xdist worker must deselect the same cases
+            shutil.copyfile(stream, done)
+        finished = Counter(r.get("implementation") for r in latest(read_records(done))) if done else Counter()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
+            for target in targets:
+                task = progress.add_task(target, total=total, completed=finished[target])
+                runs.append(run_target(target, profile, args, progress, task, stream=stream, done=done,
+                                       case_timeout=case_timeout))
+    if resume and done is not None:
+        console.print(f"rope-suite: resumed: {sum(finished.values())} cases from {stream} were not run again",
+                      markup=False)
     for run in runs:
-        print_run(run, console)
+        print_run(run, console, verbose)
     code = EXIT_CONFORMANT
     for run in runs:
         if run.load_error:
             code = EXIT_USAGE
         elif not run.records:
-            tail = "\n".join(run.output.strip().splitlines()[-15:])
+            tail = "\n".join((run.output + run.stderr).strip().splitlines()[-15:])
             console.print(f"[red]rope-suite: {run.target}: pytest ran no case (exit {run.returncode})[/red]")
             console.print(tail, markup=False)
             code = max(code, EXIT_USAGE if run.returncode in (2, 4) else EXIT_NONCONFORMANT)
@@ -181,8 +325,9 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
             code = max(code, EXIT_NONCONFORMANT)
     if json_path:
         reports = [run.report() for run in runs]
-        Path(json_path).write_text(json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
-        console.print(f"rope-suite: report written to {json_path}")
+        write_atomically(Path(json_path), json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
+        console.print(f"rope-suite: report written to {json_path} (each case as it finished: {stream})",
+                      markup=False)
     return code
 
 

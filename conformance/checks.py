@@ -16,7 +16,7 @@ import numpy as np
 from . import accuracy, reference
 from .accuracy import Comparison
 from .cases import Case
-from .frameworks import has_autodiff, round_to, to_numpy
+from .frameworks import NUMPY_DTYPES, has_autodiff, round_to, to_numpy
 from .subject import Subject
 
 
@@ -204,8 +204,8 @@ def output_contract(subject: Subject, case: Case) -> Outcome:
     spec, fw = case.spec, subject.framework
     xn, pn = subject.native(x, case.dtype), subject.native(pos, case.pos_dtype)
     x_before, p_before = subject.check_output(xn, xn, case.dtype, "input"), np.array(pos)
-    first = subject.check_output(subject.obj.rope(xn, pn, spec), xn, case.dtype)
-    second = subject.check_output(subject.obj.rope(xn, pn, spec), xn, case.dtype)
+    first = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
+    second = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
     problems = []
     if not np.all(np.isfinite(first)):
         bad = np.argwhere(~np.isfinite(first))[0]
@@ -306,6 +306,18 @@ def largest_position(check: str, case: Case) -> int:
     if check == "stateless":
         return int((positions % 200).max()) + 5000
     return int(positions.max()) if positions.size else 0
+
+
+def estimated_bytes(check: str, case: Case) -> int:
+    """Roughly the most memory ``check`` allocates on ``case``: per array it passes (x; q and k; x and
+    the cotangent), the native input and output in the case's dtype plus the float64 copies the
+    comparison holds (input, output, reference, allowed error), and the positions."""
+    spec = case.spec
+    rows, seq = (len(HORIZON_POSITIONS), 1) if check == "precision_horizon" else (case.batch, case.seq)
+    elements = rows * seq * case.heads * spec.head_dim
+    arrays = {"relative_position": 2, "fused_qk": 2, "gradient": 2}.get(check, 1)
+    per_element = 2 * np.dtype(NUMPY_DTYPES[case.dtype]).itemsize + 4 * 8
+    return arrays * elements * per_element + rows * seq * spec.n_axes * 8
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in (

@@ -156,7 +156,17 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
                 print(f"rope-suite: error: --{option.replace('_', '-')} {path}: no such file", file=sys.stderr)
                 return 2
             pytest_args += [f"--{option.replace('_', '-')}", str(Path(path).resolve())]
-    return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args)
+    if args.resume and not args.json:
+        print("rope-suite: error: --resume continues the run of --json FILE: name that FILE", file=sys.stderr)
+        return 2
+    if args.memory_budget:
+        from .plugin import parse_bytes
+        parse_bytes(args.memory_budget)  # a ValueError is a usage error (exit 2)
+        pytest_args += ["--memory-budget", args.memory_budget]
+    if args.case_timeout is not None and args.case_timeout < 0:
+        raise ValueError(f"--case-timeout {args.case_timeout:g} is invalid: give seconds > 0, or 0 for none")
+    return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
+                 case_timeout=args.case_timeout or None, resume=args.resume, verbose=args.verbose)
 
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -197,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
     p.add_argument("--xfails-file", metavar="FILE", help="known deviations: case-id prefixes, one per line")
     p.add_argument("--skips-file", metavar="FILE", help="cases not to run: case-id prefixes, one per line")
+    p.add_argument("--case-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="a case still running after SECONDS is stopped and reported as timed out (default 120; 0: none)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run: keep the cases already in FILE.jsonl of --json FILE, run the rest")
+    p.add_argument("--memory-budget", metavar="SIZE",
+                   help="skip cases whose inputs and outputs would need more than SIZE (e.g. 2GiB, 25%%; default: "
+                        "env ROPE_SUITE_MEMORY_BUDGET, else 50%% of this machine's memory)")
+    p.add_argument("--verbose", action="store_true", help="full messages and tracebacks instead of one-line diagnoses")
     p.set_defaults(func=cmd_check, passthrough=True)
     p = sub.add_parser("table", help="the conformance matrix (Markdown) from rope-suite check --json reports")
     p.add_argument("reports", nargs="+", metavar="REPORT")

@@ -7,19 +7,32 @@ Options: ``--impl TARGET`` (repeatable; or the environment variable ROPE_SUITE_I
 separated; default: every registered implementation), ``--profile quick|full`` and
 ``--rope-json FILE`` (one record per case, for the reports). The terminal summary ends with
 pass/fail/skip counts per implementation, the skip reasons, and the precision horizons.
+
+Surviving broken implementations (``rope-suite check`` sets these up): under pytest-xdist a
+case that kills its worker (segfault, abort, ``os._exit``, the OOM killer) is recorded as
+``crashed`` with the exit status and the tail of the worker's stderr (``--rope-stderr``), and
+xdist's replacement worker goes on with the next case; a pytest-timeout failure is recorded as
+``timed out``, and ``--rope-hard-timeout`` kills a case stuck where no signal reaches it
+(faulthandler, stacks to stderr). ``--rope-done FILE`` deselects cases already recorded there
+(resuming a killed run); ``--memory-budget`` skips cases whose inputs would not fit.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import re
+import signal
+import sys
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .plan import PROFILES, plan
+from .plan import PROFILES, Planned, plan
 from .subject import LoadError, Subject
 from .targets import Target, resolve
 
@@ -41,6 +54,60 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="known deviations: case-id prefixes, one per line (# comments), run as expected failures")
     group.addoption("--skips-file", default=None, metavar="FILE",
                     help="case-id prefixes, one per line (# comments), not run at all")
+    group.addoption("--memory-budget", default=None, metavar="SIZE",
+                    help="skip cases whose inputs and outputs would need more than SIZE (bytes, 512MiB, 4GB, or a "
+                         "percentage of this machine's memory; default: env ROPE_SUITE_MEMORY_BUDGET, else "
+                         f"{DEFAULT_BUDGET})")
+    group.addoption("--rope-done", default=None, metavar="FILE",
+                    help="JSON lines of finished cases (an earlier --rope-jsonl): deselect those, run the rest")
+    group.addoption("--rope-stderr", default=None, metavar="FILE",
+                    help="the file this run's stderr goes to: a crashed case gets its tail")
+    group.addoption("--rope-hard-timeout", type=float, default=None, metavar="SECONDS",
+                    help="kill a case still running after SECONDS even inside C code (faulthandler dumps the stacks "
+                         "to stderr); under pytest-xdist the worker is replaced and the run goes on")
+
+
+# --- memory budget ---------------------------------------------------------------------------------
+
+DEFAULT_BUDGET = "50%"
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (os.sysconf)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def parse_bytes(text: str) -> int:
+    """``"123456"``, ``"512MiB"``, ``"4GB"`` or ``"25%"`` (of this machine's memory) in bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*(%|[a-z]*)\s*", text.lower())
+    if not match or (match[2] != "%" and match[2] not in _UNITS):
+        raise ValueError(f"memory budget {text!r} is invalid: give bytes, a size like 512MiB or 4GB, or a percentage")
+    number = float(match[1])
+    return int(number / 100 * machine_memory()) if match[2] == "%" else int(number * _UNITS[match[2]])
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def memory_budget(config: pytest.Config) -> int:
+    text = config.getoption("memory_budget") or os.environ.get("ROPE_SUITE_MEMORY_BUDGET") or DEFAULT_BUDGET
+    try:
+        return parse_bytes(text)
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+@pytest.fixture
+def rope_memory_budget(pytestconfig: pytest.Config) -> int:
+    """Bytes a case may allocate for its inputs and outputs; larger cases are skipped before allocating."""
+    return memory_budget(pytestconfig)
 
 
 def read_id_file(path: str, option: str) -> list[str]:
@@ -82,6 +149,36 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for kind, entry in config._rope_unused:
         config.issue_config_time_warning(pytest.PytestWarning(
             f"rope-suite: --{kind}-file entry {entry!r} matches no case (stale entry?)"), stacklevel=2)
+    done_path = config.getoption("rope_done")
+    if done_path:
+        done = {(r.get("implementation"), r.get("id")) for r in read_records(Path(done_path))}
+        finished = [item for item in items if item_key(item) in done]
+        if finished:
+            config.hook.pytest_deselected(items=finished)
+            items[:] = [item for item in items if item_key(item) not in done]
+
+
+def item_key(item: pytest.Item) -> tuple[str, str] | None:
+    """(implementation, case id) of a conformance test item, as its record names them."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "rope_target" not in params:
+        return None
+    planned = params.get("rope_planned")
+    return (params["rope_target"].name, planned.id if planned is not None else RANDOM_ID)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a line cut short by a kill is ignored."""
+    records = []
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
 
 
 def selected_targets(config: pytest.Config) -> list[Target]:
@@ -134,17 +231,27 @@ class Subjects:
 _SUBJECTS = Subjects()
 
 
+RANDOM_ID = "random_specs"
+
+
+def case_record(implementation: str, planned: Planned | None) -> dict[str, Any]:
+    """A case's record before it runs: what it is (the test adds what it measured)."""
+    rec: dict[str, Any] = {"implementation": implementation}
+    if planned is None:
+        return {**rec, "check": RANDOM_ID, "id": RANDOM_ID, "dtype": "float32"}
+    c = planned.case
+    rec.update(check=planned.check, id=planned.id, spec_name=c.spec_name, spec=c.spec.to_dict(), dtype=c.dtype,
+               shape=list(c.shape), pattern=c.pattern,
+               case={"spec_name": c.spec_name, "dtype": c.dtype, "pattern": c.pattern, "batch": c.batch,
+                     "seq": c.seq, "heads": c.heads, "pos_dtype": c.pos_dtype})
+    return rec
+
+
 @pytest.fixture
 def rope_record(request: pytest.FixtureRequest, rope_target: Target) -> dict[str, Any]:
     """The case's JSON record; the test fills in what it measured."""
-    rec: dict[str, Any] = {"implementation": rope_target.name}
     planned = getattr(getattr(request.node, "callspec", None), "params", {}).get("rope_planned")
-    if planned is not None:
-        c = planned.case
-        rec.update(check=planned.check, id=planned.id, spec_name=c.spec_name, spec=c.spec.to_dict(), dtype=c.dtype,
-                   shape=list(c.shape), pattern=c.pattern,
-                   case={"spec_name": c.spec_name, "dtype": c.dtype, "pattern": c.pattern, "batch": c.batch,
-                         "seq": c.seq, "heads": c.heads, "pos_dtype": c.pos_dtype})
+    rec = case_record(rope_target.name, planned)
     request.node.user_properties.append((RECORD, rec))
     return rec
 
@@ -174,14 +281,38 @@ class Tally:
             self.stream.flush()
 
     def _collect(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        # "call", or a failed setup; xdist reports a crashed case with when="???"
+        if report.when == "call" or (report.when != "teardown" and not report.passed):
             for key, rec in report.user_properties:
                 if key == RECORD:
+                    rec = dict(rec)
                     status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
                     if hasattr(report, "wasxfail"):
                         status = "xfailed" if report.skipped else "xpassed"
-                    reason = _reason(report) if status != "passed" else rec.get("note", "")
+                    reason = rec.pop("reason", None) or (_reason(report) if status != "passed" else rec.get("note", ""))
+                    if status == "failed" and PYTEST_TIMEOUT in reason:  # pytest-timeout's signal method
+                        rec = {**rec, "problem": "timed out"}
+                        reason = (f"{rec['implementation']}: timed out: {rec.get('id')} still running after "
+                                  f"{_seconds(reason)} s{_where(report)}")
+                    status = PROBLEM_STATUS.get(rec.get("problem"), status) if status == "failed" else status
                     self.records.append({**rec, "status": status, "reason": reason})
+
+
+PYTEST_TIMEOUT = "from pytest-timeout"
+PROBLEM_STATUS = {"crashed": "crashed", "out of memory": "crashed", "timed out": "timed out"}
+FAILING = ("failed", "crashed", "timed out")
+
+
+def _seconds(message: str) -> str:
+    match = re.search(r"Timeout \(>([0-9.]+)s\)", message)
+    return f"{float(match[1]):g}" if match else "?"
+
+
+def _where(report: pytest.TestReport) -> str:
+    """', at hangs.py:17': the innermost frame of the interrupted test outside pytest-timeout."""
+    frames = re.findall(r"^(\S+\.py):(\d+): ", getattr(report, "longreprtext", ""), re.MULTILINE)
+    frames = [f for f in frames if "pytest_timeout" not in f[0]]
+    return f", at {Path(frames[-1][0]).name}:{frames[-1][1]}" if frames else ""
 
 
 def _reason(report: pytest.TestReport) -> str:
@@ -190,6 +321,7 @@ def _reason(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
         return str(report.wasxfail)
     text = getattr(report, "longreprtext", "") or ""
+    text = re.sub(r"^\[gw\d+\] .*\n", "", text)  # the xdist worker's header line
     failed = [line for line in text.splitlines() if line.startswith("E ")]
     # pytest.fail(..., pytrace=False) gives the message alone; a traceback has it on its E lines
     return "\n".join(line[2:].rstrip() for line in failed) if failed else text.strip()
@@ -214,6 +346,159 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _TALLY.add(report)
 
 
+# --- crashes and hangs ------------------------------------------------------------------------------
+
+class Crashes:
+    """On the xdist controller: when each case started, and what became of a worker that died in one."""
+
+    def __init__(self) -> None:
+        # when the last case ended and how long stderr was then: the next case's output starts there
+        # (taken at the end of the previous case, because a worker may die before its start is seen)
+        self.last_end, self.offset = time.monotonic(), 0
+        self.index: dict[str, tuple[str, Planned | None]] | None = None
+
+    def case_ended(self, config: pytest.Config) -> None:
+        path = config.getoption("rope_stderr")
+        self.last_end = time.monotonic()
+        self.offset = os.path.getsize(path) if path and os.path.exists(path) else 0
+
+    def case(self, config: pytest.Config, nodeid: str) -> dict[str, Any]:
+        """The record of the case ``nodeid`` (a crashed worker leaves only the node id)."""
+        if self.index is None:
+            items = plan(selected_profile(config))
+            self.index = {}
+            for target in selected_targets(config):
+                self.index[target.name] = (target.name, None)
+                self.index.update({f"{target.name}/{p.id}": (target.name, p) for p in items})
+        param = nodeid[nodeid.find("[") + 1: -1] if nodeid.endswith("]") else nodeid
+        name, planned = self.index.get(param, (param.split("/", 1)[0], None))
+        return case_record(name, planned) if param in self.index else {"implementation": name, "id": param}
+
+    def record(self, config: pytest.Config, nodeid: str, worker: Any) -> dict[str, Any]:
+        stderr = _read_from(config.getoption("rope_stderr"), self.offset)
+        status = _exit_status(worker)
+        died = describe_exit(status)
+        rec = self.case(config, nodeid)
+        name, case_id = rec["implementation"], rec.get("id")
+        if re.search(r"^Timeout \([0-9:.]+\)!", stderr, re.MULTILINE):  # --rope-hard-timeout's faulthandler
+            rec["problem"] = "timed out"
+            headline = (f"{name}: timed out: {case_id} still running after {time.monotonic() - self.last_end:.0f} s, "
+                        f"where no timeout signal reached it; its worker was killed")
+        else:
+            rec["problem"] = "crashed"
+            headline = f"{name}: crashed while running {case_id}: the worker process {died}"
+        tail = condense_stderr(stderr)
+        rec.update(exit_status=status, stderr_tail=tail)
+        rec["reason"] = headline + ("\n  stderr:\n" + "\n".join("    " + ln for ln in tail.splitlines()) if tail
+                                    else "; it wrote nothing to stderr")
+        return rec
+
+
+_CRASHES = Crashes()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
+    if _CONFIG is not None:
+        _CRASHES.case_ended(_CONFIG)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+    """pytest-xdist: a worker died running ``crashitem``; its report becomes a ``crashed`` (or
+    ``timed out``) record. xdist then starts a new worker that goes on with the next case."""
+    rec = _CRASHES.record(_CONFIG, crashitem, getattr(report, "node", None))
+    _CRASHES.case_ended(_CONFIG)
+    report.longrepr = rec["reason"]
+    report.user_properties = [(RECORD, rec)]
+
+
+def _exit_status(worker: Any) -> int | None:
+    """The dead worker's exit status (negative: the signal), from execnet's Popen if it has one."""
+    popen = getattr(getattr(getattr(worker, "gateway", None), "_io", None), "popen", None)
+    try:
+        return popen.wait(timeout=10) if popen is not None else None
+    except Exception:
+        return None
+
+
+def describe_exit(status: int | None) -> str:
+    """'was killed by SIGSEGV (signal 11)', 'exited with code 3', or 'died' when unknown."""
+    if status is None:
+        return "died"
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = "signal"
+        return f"was killed by {name} (signal {-status})"
+    return f"exited with code {status}"
+
+
+def _read_from(path: str | None, offset: int) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+_NOISE = re.compile(r'File ".*[/\\](_pytest|pytest|pluggy|xdist|execnet)[/\\]|File "<(string|frozen [a-z]+)>"|^Extension modules:'
+                    r'|PytestBenchmarkWarning|warner\(')
+
+
+def condense_stderr(text: str, lines: int = 15) -> str:
+    """The tail of a crashed case's stderr, less the test runner's own frames, and less the stacks
+    of threads (in a faulthandler dump) left with none of anyone else's (xdist's receiver)."""
+    kept: list[str] = []
+    block: list[str] = []  # a thread's header and its frames
+
+    def close() -> None:
+        if len(block) > 1:
+            kept.extend(block)
+        block.clear()
+
+    for line in text.splitlines():
+        if not line.strip() or _NOISE.search(line):
+            continue
+        if line.startswith(("Thread 0x", "Current thread 0x")):
+            close()
+            block.append(line.rstrip())
+        elif block and line.startswith("  "):
+            block.append(line.rstrip())
+        else:
+            close()
+            kept.append(line.rstrip())
+    close()
+    return "\n".join(kept[-lines:])
+
+
+_CONFIG: pytest.Config | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _CONFIG
+    _CONFIG = config
+    # faulthandler writes with a file descriptor; take stderr now, before any test captures it
+    config._rope_stderr_fd = os.dup(sys.__stderr__.fileno()) if config.getoption("rope_hard_timeout") else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """--rope-hard-timeout: faulthandler's watchdog is a C thread, so it fires even when the case is
+    stuck in C code that holds the GIL or ignores signals; it dumps the stacks and exits the process."""
+    seconds = item.config.getoption("rope_hard_timeout")
+    if seconds:
+        faulthandler.dump_traceback_later(seconds, exit=True, file=item.config._rope_stderr_fd)
+    try:
+        yield
+    finally:
+        if seconds:
+            faulthandler.cancel_dump_traceback_later()
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     records = _TALLY.records
     if not records:
@@ -229,7 +514,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     width = max(map(len, counts))
     for name, c in counts.items():
         tr.write_line(f"{name:<{width}}  passed {c['passed']:4d}  failed {c['failed']:4d}  "
-                      f"skipped {c['skipped']:4d}" + "".join(f"  {k} {c[k]}" for k in ("xfailed", "xpassed") if c[k]))
+                      f"skipped {c['skipped']:4d}"
+                      + "".join(f"  {k} {c[k]}" for k in ("crashed", "timed out", "xfailed", "xpassed") if c[k]))
         for reason, n in reasons[name].most_common():
             tr.write_line(f"{'':<{width}}    skipped {n}: {reason}")
     horizons = [r for r in records if r.get("check") == "precision_horizon" and r.get("value") is not None]

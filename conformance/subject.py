@@ -2,12 +2,15 @@
 
 The suite hands the implementation native arrays built from NumPy, calls ``rope`` (or
 ``rope_qk``), and checks the output contract on every call before any number is compared:
-a native array, the same shape and dtype as x. A violation raises :class:`ContractViolation`
-with a one-line diagnosis.
+a native array, the same shape and dtype as x, every value finite. A violation raises
+:class:`ContractViolation` with a one-line diagnosis; an exception from the implementation's
+own code becomes :class:`ImplementationError` (``rope() raised ValueError: ...``), and running
+out of memory :class:`OutOfMemory`, so a broken plug-in is diagnosed in one line, not a traceback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +27,21 @@ class ContractViolation(Exception):
 
 class LoadError(Exception):
     """The target cannot be loaded as a plug-in; the message says why."""
+
+
+class ImplementationError(Exception):
+    """The implementation raised while the suite called it; the message names the call and the error."""
+
+
+class OutOfMemory(ImplementationError):
+    """The implementation ran out of memory (MemoryError, or a framework's out-of-memory error):
+    reported as a crash, not as a wrong answer."""
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    # torch raises OutOfMemoryError on CUDA and a RuntimeError naming the allocator on the CPU
+    return (isinstance(err, MemoryError) or "OutOfMemory" in type(err).__name__
+            or "can't allocate memory" in str(err) or "RESOURCE_EXHAUSTED" in str(err))
 
 
 @dataclass
@@ -88,6 +106,16 @@ class Subject:
         return None
 
     # --- calls ---------------------------------------------------------------------------------
+    def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, where fn is the implementation's code: an exception it raises becomes
+        one line naming the call, e.g. ``my_rope.py: rope() raised ValueError: ...``."""
+        try:
+            return fn(*args)
+        except Exception as err:
+            kind = OutOfMemory if _is_out_of_memory(err) else ImplementationError
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            raise kind(f"{self.name}: {what} raised {type(err).__name__}: {first_line}".rstrip(": ")) from err
+
     def native(self, array: np.ndarray, dtype: str) -> Any:
         return frameworks.to_native(self.framework, array, dtype, self.device)
 
@@ -103,18 +131,28 @@ class Subject:
         got_dtype = frameworks.dtype_name(fw, out)
         if got_dtype != dtype:
             raise ContractViolation(f"{self.name}: {what}() returned dtype {got_dtype}, but x is {dtype}")
-        return frameworks.to_numpy(fw, frameworks.synchronize(fw, out))
+        host = self.call(f"{what}()", lambda: frameworks.to_numpy(fw, frameworks.synchronize(fw, out)))
+        bad = ~np.isfinite(host)
+        if bad.any():  # finite x gives finite output: every pair is rotated, times a finite factor
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ContractViolation(f"{self.name}: {what}() returned {int(bad.sum())} non-finite values "
+                                    f"(first {host[first]} at x{list(first)}) for finite x")
+        return host
+
+    def call_rope(self, xn: Any, pn: Any, spec: RopeSpec) -> Any:
+        """``rope`` on native arrays, as is (the output contract is the caller's to check)."""
+        return self.call("rope()", self.obj.rope, xn, pn, spec)
 
     def rope(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
              pos_dtype: str = "int64") -> np.ndarray:
         """Call ``rope`` on native copies of (x, positions); the output as float64 NumPy."""
         xn, pn = self.native(x, dtype), self.native(positions, pos_dtype)
-        return self.check_output(self.obj.rope(xn, pn, spec), xn, dtype)
+        return self.check_output(self.call_rope(xn, pn, spec), xn, dtype)
 
     def rope_qk(self, q: np.ndarray, k: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
                 pos_dtype: str = "int64") -> tuple[np.ndarray, np.ndarray]:
         qn, kn, pn = self.native(q, dtype), self.native(k, dtype), self.native(positions, pos_dtype)
-        out = self.obj.rope_qk(qn, kn, pn, spec)
+        out = self.call("rope_qk()", self.obj.rope_qk, qn, kn, pn, spec)
         if not isinstance(out, tuple) or len(out) != 2:
             raise ContractViolation(f"{self.name}: rope_qk() returned {type(out).__name__}, not a (q, k) tuple")
         return self.check_output(out[0], qn, dtype, "rope_qk q"), self.check_output(out[1], kn, dtype, "rope_qk k")
@@ -123,7 +161,8 @@ class Subject:
             dtype: str) -> np.ndarray:
         """d<rope(x), g>/dx through the framework's autodiff, as float64 NumPy."""
         xn, pn, gn = self.native(x, dtype), self.native(positions, "int64"), self.native(cotangent, dtype)
-        grad = frameworks.vjp(self.framework, lambda v: self.obj.rope(v, pn, spec), xn, gn)
+        grad = self.call("the gradient of rope()", frameworks.vjp, self.framework,
+                         lambda v: self.obj.rope(v, pn, spec), xn, gn)
         if grad is None:
             raise ContractViolation(f"{self.name}: the gradient with respect to x is None "
                                     "(rope() is not differentiable, or detaches x)")

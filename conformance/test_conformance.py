@@ -6,6 +6,7 @@ implementation. Test ids read ``implementation/check/spec/dtype/pattern``.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import numpy as np
@@ -17,30 +18,35 @@ from hypothesis import strategies as st
 
 from conformance import accuracy, reference
 from conformance.cases import Case
-from conformance.checks import CHECKS, CheckFailed, applicable, largest_position
+from conformance.checks import CHECKS, CheckFailed, applicable, estimated_bytes, largest_position
 from conformance.plan import Planned
+from conformance.plugin import format_bytes
 from conformance.strategies import position_shape, specs
 from conformance.spec import RopeSpec
-from conformance.subject import ContractViolation, Subject
+from conformance.subject import ContractViolation, ImplementationError, OutOfMemory, Subject
 
 
-def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[str, Any]) -> None:
+def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[str, Any],
+               rope_memory_budget: int, pytestconfig: pytest.Config) -> None:
     subject, planned, record = rope_subject, rope_planned, rope_record
     check, case = CHECKS[planned.check], planned.case
-    reason = (applicable(check, subject) or subject.unsupported(case.spec, case.dtype)
-              or (check.name != "precision_horizon"
-                  and subject.beyond_max_position(largest_position(check.name, case))))
-    if reason:
-        pytest.skip(reason)
+    needs = estimated_bytes(check.name, case)
+    if needs > rope_memory_budget:  # decided from the shape alone, before any input exists
+        pytest.skip(f"needs about {format_bytes(needs)} for its inputs and outputs, over the memory budget of "
+                    f"{format_bytes(rope_memory_budget)} (--memory-budget)")
+    problem = None
     try:
+        reason = (applicable(check, subject) or subject.unsupported(case.spec, case.dtype)
+                  or (check.name != "precision_horizon"
+                      and subject.beyond_max_position(largest_position(check.name, case))))
+        if reason:
+            pytest.skip(reason)
         outcome = check.run(subject, case)
     except CheckFailed as failure:
         outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs conformance --impl {subject.name} "
                                              f"-k '{subject.name}/{planned.id}'")
-    except ContractViolation as violation:
-        outcome, problem = None, str(violation)
-    else:
-        problem = None
+    except Exception as err:  # the implementation broke the contract, raised, or ran out of memory
+        outcome, problem = None, diagnose(err, subject, check.name, record, pytestconfig)
     if outcome is not None:
         record.update(max_abs_err=outcome.max_abs_err, max_rel_err=outcome.max_rel_err, bound=outcome.bound,
                       value=outcome.value, note=outcome.note)
@@ -48,7 +54,22 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
         pytest.fail(problem, pytrace=False)
 
 
-def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any]) -> None:
+def diagnose(err: Exception, subject: Subject, check: str, record: dict[str, Any], config: pytest.Config) -> str:
+    """One line for a failure that is not a wrong number; the traceback only with -v (--verbose)."""
+    if isinstance(err, OutOfMemory):
+        record["problem"], line = "out of memory", f"{err} (out of memory)"
+    elif isinstance(err, ContractViolation):
+        record["problem"], line = "contract violation", str(err)
+    elif isinstance(err, ImplementationError):
+        record["problem"], line = "raised", str(err)
+    else:  # the suite tripped over something the implementation did
+        record["problem"], line = "raised", f"{subject.name}: the {check} check raised {type(err).__name__}: {err}"
+    if config.get_verbosity() > 0:
+        return line + "\n" + "".join(traceback.format_exception(err)).rstrip()
+    return line
+
+
+def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytestconfig: pytest.Config) -> None:
     """Agreement on specs, shapes and positions drawn by hypothesis (float32). A failure prints the
     drawn example; rerun it with the printed ``--hypothesis-seed``. Draws the implementation does
     not support are discarded; if it supports none of them, the test is skipped with that reason."""
@@ -75,7 +96,12 @@ def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any]) -> Non
                         f"worst x{list(cmp.worst)} got {cmp.got:.8g} wanted {cmp.want:.8g}, "
                         f"error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g}, {cmp.over}/{cmp.total} over")
 
+    problem = None
     try:
         agrees()
     except Unsatisfiable:
         pytest.skip(f"{subject.name} supports none of the drawn specs in float32")
+    except (ContractViolation, ImplementationError) as err:
+        problem = diagnose(err, subject, "random_specs", rope_record, pytestconfig)
+    if problem:  # outside the except block: the message alone, not the exception chain
+        pytest.fail(problem, pytrace=False)

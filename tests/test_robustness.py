@@ -1,0 +1,221 @@
+"""``rope-suite check`` against plug-ins that crash, hang, lie or break the contract: real
+subprocesses over the deliberately broken plug-ins in tests/plugins/.
+
+Each run picks a few cases with ``-k`` so the whole file stays around a minute and a half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conformance.plugin import condense_stderr, format_bytes, machine_memory, parse_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "tests" / "plugins"
+# PYTHONPATH: the checkout under test, whatever rope-suite is installed elsewhere
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+CRASHING = "agreement/gpt-j-6b/float32/per_row"  # where the crashing plug-ins crash; the cases around it run
+AROUND = "agreement and float32/per_row and (llama2-7b or gpt-j-6b or linear-x4) and not int32 and not b2s4h4"
+
+
+def plugin(name: str) -> str:
+    return str(PLUGINS / f"{name}.py")
+
+
+def rope_suite(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=ENV, timeout=timeout)
+
+
+def by_target(path: Path) -> dict[str, dict]:
+    data = json.loads(path.read_text())
+    return {Path(r["target"]).stem: r for r in (data if isinstance(data, list) else [data])}
+
+
+def case(report: dict, case_id: str) -> dict:
+    return next(c for c in report["checks"] if c["id"] == case_id)
+
+
+# --- crash isolation ---------------------------------------------------------------------------------
+
+def test_crashing_plugins_are_reported_and_every_other_case_and_target_still_runs(tmp_path: Path) -> None:
+    crashing = {"segfaults": "killed by SIGSEGV (signal 11)", "aborts": "killed by SIGABRT (signal 6)",
+                "exits": "exited with code 3", "killed": "killed by SIGKILL (signal 9)",
+                "exhausts_memory": "rope() raised MemoryError"}
+    proc = rope_suite("check", *map(plugin, crashing), "numpy", "-k", AROUND, "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    reports = by_target(tmp_path / "r.json")
+    for name, how in crashing.items():
+        report = reports[name]
+        crashed = case(report, CRASHING)
+        assert crashed["status"] == "crashed" and how in crashed["reason"], crashed
+        assert report["verdict"] == "non-conformant" and report["summary"]["crashed"] == 1, report["summary"]
+        # the case before the crash is kept, the one after ran in a fresh worker
+        assert case(report, "agreement/llama2-7b/float32/per_row")["status"] == "passed"
+        assert case(report, "agreement/linear-x4/float32/per_row")["status"] == "passed"
+        assert f"{plugin(name)}: crashed while running {CRASHING}" in proc.stdout or name == "exhausts_memory"
+    segv = case(reports["segfaults"], CRASHING)["reason"]
+    assert "segfaults.py: about to read address 0" in segv and "Fatal Python error: Segmentation fault" in segv
+    assert 'segfaults.py", line' in segv  # the tail of stderr shows where it died
+    assert "assertion `rotary_dim == head_dim' failed" in case(reports["aborts"], CRASHING)["reason"]
+    assert "(out of memory)" in case(reports["exhausts_memory"], CRASHING)["reason"]
+    assert reports["numpy"]["verdict"] == "conformant" and reports["numpy"]["summary"]["passed"] == 3
+
+
+# --- hangs ---------------------------------------------------------------------------------------------
+
+def test_hanging_cases_time_out_with_their_case_id_and_the_run_goes_on(tmp_path: Path) -> None:
+    # gpt-j-6b sleeps (the timeout signal stops it); sam2 blocks the signal first, so the
+    # faulthandler watchdog has to kill its worker
+    proc = rope_suite("check", plugin("hangs"), "--case-timeout", "2", "--json", "r.json", "-k",
+                      "agreement and float32/per_row and (llama2-7b or gpt-j-6b or sam2 or linear-x4) "
+                      "and not int32 and not b2s4h4", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    report = by_target(tmp_path / "r.json")["hangs"]
+    signalled, watchdog = case(report, CRASHING), case(report, "agreement/sam2/float32/per_row")
+    assert signalled["status"] == "timed out" and "still running after 2 s, at hangs.py:" in signalled["reason"]
+    assert watchdog["status"] == "timed out" and "its worker was killed" in watchdog["reason"]
+    assert 'hangs.py", line' in watchdog["reason"]  # faulthandler's stack of the stuck case
+    assert [case(report, f"agreement/{s}/float32/per_row")["status"] for s in ("llama2-7b", "linear-x4")] == \
+        ["passed", "passed"]
+    assert report["summary"]["timed_out"] == 2 and report["verdict"] == "non-conformant"
+    assert f"timed out: {CRASHING} still running" in proc.stdout
+
+
+# --- bad plug-ins ----------------------------------------------------------------------------------------
+
+BAD = {
+    "wrong_shape": "rope() returned shape (2, 6, 3, 126), but x has shape (2, 6, 3, 128)",
+    "wrong_dtype": "rope() returned dtype float64, but x is float32",
+    "not_an_array": "rope() returned builtins.list, not a numpy array",
+    "nan_output": "rope() returned 2 non-finite values (first nan at x[0, 0, 0, 0]) for finite x",
+    "supports_raises": "supports(spec, 'float32') raised TypeError: 'NoneType' object is not subscriptable",
+    "rope_raises": "rope() raised ValueError: convention 'interleaved' is not implemented",
+}
+UNLOADABLE = {
+    "import_error": "importing {path} failed: ModuleNotFoundError: No module named 'rope_suite_no_such_dependency'",
+    "no_rope": "rope missing: has no callable rope(x, positions, spec)",
+    "unknown_framework": "unknown framework: framework='mxnet' is invalid",
+}
+TWO_CASES = "agreement/llama2-7b/float32/per_row or agreement/gpt-j-6b/float32/per_row"
+
+
+def test_broken_plugins_get_a_one_line_diagnosis_and_exit_1(tmp_path: Path) -> None:
+    proc = rope_suite("check", *map(plugin, BAD), "-k", TWO_CASES, "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    reports = by_target(tmp_path / "r.json")
+    for name, diagnosis in BAD.items():
+        line = f"{plugin(name)}: {diagnosis}"
+        assert any(out.startswith(line) for out in proc.stdout.splitlines()), f"{line!r} not in:\n{proc.stdout}"
+        assert reports[name]["verdict"] == "non-conformant"
+        assert any(c["reason"] == line for c in reports[name]["checks"]), reports[name]["checks"]
+
+
+def test_unloadable_plugins_exit_2_with_one_line_each(tmp_path: Path) -> None:
+    proc = rope_suite("check", *map(plugin, UNLOADABLE), "-k", TWO_CASES, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for name, diagnosis in UNLOADABLE.items():
+        lines = [out for out in proc.stdout.splitlines() if out.startswith(f"{plugin(name)}: cannot load: ")]
+        assert len(lines) == 1 and diagnosis.format(path=plugin(name)) in lines[0], proc.stdout
+
+
+def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    proc = rope_suite("check", plugin("rope_raises"), "--verbose", "-k", "agreement/gpt-j-6b/float32/per_row",
+                      cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stdout and 'rope_raises.py", line' in proc.stdout
+
+
+# --- no lost results ---------------------------------------------------------------------------------
+
+def test_a_killed_run_keeps_finished_cases_and_resume_runs_only_the_rest(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "conformance.cli", "check", plugin("slow"), "-k", "agreement and float32/per_row",
+            "--json", "r.json"]
+    stream = tmp_path / "r.json.jsonl"
+    run = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # its own process group: kill the run, pytest and its worker
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not stream.exists() or stream.read_text().count("\n") < 4):
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    kept = [json.loads(line) for line in stream.read_text().splitlines() if line.endswith("}")]
+    kept_ids = [r["id"] for r in kept]
+    assert 4 <= len(kept_ids) < 15 and len(set(kept_ids)) == len(kept_ids), kept_ids
+    assert all(r["status"] == "passed" for r in kept)
+    assert not (tmp_path / "r.json").exists()  # the final report was never half-written
+
+    proc = rope_suite("check", plugin("slow"), "-k", "agreement and float32/per_row", "--json", "r.json",
+                      "--resume", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert f"resumed: {len(kept_ids)} cases" in proc.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    ids = [c["id"] for c in report["checks"]]
+    assert len(ids) == 15 and len(set(ids)) == 15 and set(kept_ids) <= set(ids)
+    assert report["summary"]["passed"] == 15 and report["verdict"] == "conformant"
+    # the stream is append-only: a finished case run again would appear twice
+    lines = [json.loads(line)["id"] for line in stream.read_text().splitlines() if line.strip()]
+    assert sorted(lines) == sorted(ids), "a finished case was run again"
+
+
+def test_resume_needs_the_report_it_continues(tmp_path: Path) -> None:
+    proc = rope_suite("check", "numpy", "--resume", cwd=tmp_path)
+    assert proc.returncode == 2 and "--resume continues the run of --json FILE" in proc.stderr
+
+
+# --- resource guard ------------------------------------------------------------------------------------
+
+def test_cases_over_the_memory_budget_are_skipped_before_allocating(tmp_path: Path) -> None:
+    # exhausts_memory.py runs out of memory on gpt-j-6b: skipped, it never gets the chance
+    proc = rope_suite("check", plugin("exhausts_memory"), "--memory-budget", "100KiB", "--json", "r.json",
+                      "-k", "agreement and float32/per_row and (gpt-j-6b or linear-x4)", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    report = by_target(tmp_path / "r.json")["exhausts_memory"]
+    skipped = case(report, CRASHING)
+    assert skipped["status"] == "skipped", skipped
+    assert skipped["reason"] == ("needs about 360.1 KiB for its inputs and outputs, over the memory budget of "
+                                 "100.0 KiB (--memory-budget)")
+    assert case(report, "agreement/linear-x4/float32/per_row")["status"] == "passed"
+    assert report["summary"]["crashed"] == 0
+
+
+def test_memory_budget_values() -> None:
+    assert parse_bytes("100KiB") == 102400 and parse_bytes("2GB") == 2 * 10**9 and parse_bytes("4096") == 4096
+    assert parse_bytes("50%") == machine_memory() // 2
+    assert format_bytes(368_736) == "360.1 KiB"
+    with pytest.raises(ValueError, match="memory budget 'lots' is invalid"):
+        parse_bytes("lots")
+
+
+def test_invalid_memory_budget_is_a_usage_error(tmp_path: Path) -> None:
+    proc = rope_suite("check", "numpy", "--memory-budget", "lots", cwd=tmp_path)
+    assert proc.returncode == 2 and "memory budget 'lots' is invalid" in proc.stderr
+
+
+def test_condensed_stderr_keeps_the_plugin_frames_not_the_runners() -> None:
+    dump = "\n".join([
+        "my_rope.py: about to crash",
+        "Fatal Python error: Segmentation fault",
+        "",
+        "Thread 0x00007f01 (most recent call first):",
+        '  File "/venv/site-packages/execnet/gateway_base.py", line 534 in read',
+        "",
+        "Current thread 0x00007f02 (most recent call first):",
+        '  File "/src/my_rope.py", line 9 in rope',
+        '  File "/venv/site-packages/_pytest/runner.py", line 179 in pytest_runtest_call',
+        "",
+        "Extension modules: numpy.core._multiarray_umath (total: 1)",
+    ])
+    assert condense_stderr(dump).splitlines() == [
+        "my_rope.py: about to crash", "Fatal Python error: Segmentation fault",
+        "Current thread 0x00007f02 (most recent call first):", '  File "/src/my_rope.py", line 9 in rope']
