@@ -1,0 +1,208 @@
+"""``rope-suite bench``: the benchmarks over named targets, each in its own pytest process.
+
+One process per implementation keeps a framework's threads, allocator and compile caches
+(and a Keras backend, which is process-global) from touching another's figures, and a crash
+inside its own run. Each process appends its rows to the JSON Lines stream as every case
+finishes (a progress bar follows it) and writes pytest-benchmark's own JSON; at the end the
+pytest-benchmark files are converted into the results document (schema in
+:mod:`reports.schema`), with the rows of skipped and failed cases from the stream. An
+interrupted run still writes the results of the cases it finished.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reports.machine import fingerprint
+from reports.results import derive, document, rows_from_pytest_benchmark, write_atomic
+from reports.schema import SCHEMA_VERSION, STREAM
+
+from .cases import profile_cases
+from .targets import bench_targets, kind
+
+TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
+
+
+@dataclass
+class Stream:
+    """The JSON Lines file the target processes append to, read as it grows."""
+
+    path: Path
+    seen: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def start(self, header: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(header) + "\n")
+        self.seen = len(self.path.read_bytes())
+
+    def poll(self) -> list[dict[str, Any]]:
+        """Rows appended since the last poll (a line still being written waits)."""
+        with open(self.path, "rb") as f:
+            f.seek(self.seen)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.seen += len(complete)
+        new = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+        new = [r for r in new if r.get("schema") != STREAM]
+        self.rows.extend(new)
+        return new
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "target"
+
+
+def pytest_command(target: str, profile: str, stream: Path, run: dict[str, Any], pb_json: Path,
+                   pytest_args: list[str]) -> list[str]:
+    command = [sys.executable, "-m", "pytest", "--pyargs", "benchmarks", "-q", "-p", "no:cacheprovider",
+               "--bench-impl", target, "--bench-profile", profile, "--bench-jsonl", str(stream),
+               "--bench-run-id", run["run_id"], "--bench-machine-id", run["machine_id"],
+               "--benchmark-json", str(pb_json), "--benchmark-disable-gc", "-W", "ignore::DeprecationWarning"]
+    try:
+        import pytest_timeout  # noqa: F401  (a long-context case of a slow library may take minutes)
+        command += ["-o", "timeout=3600"]
+    except ImportError:
+        pass
+    return command + pytest_args
+
+
+def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_args: list[str]) -> int:
+    """Time every target; write ``results`` (and ``results`` with .jsonl beside it, and the
+    pytest-benchmark files in ``<results stem>.pytest-benchmark/``); return the exit code:
+    0 when every first-party and no-op case ran or was skipped with a reason, else 1."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(highlight=False)
+    chosen = bench_targets(targets)
+    cases = profile_cases(profile)
+    machine = fingerprint()
+    run = {"run_id": uuid.uuid4().hex[:12], "machine_id": machine["machine_id"], "profile": profile,
+           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"}
+    stream = Stream(results.with_suffix(".jsonl"))
+    stream.start({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
+    pb_dir = results.parent / f"{results.stem}.pytest-benchmark"
+    pb_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    converted: dict[str, list[dict[str, Any]]] = {}
+    failures: list[str] = []
+    sources: list[str] = []
+    interrupted = False
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        overall = progress.add_task("all targets", total=len(chosen) * len(cases))
+        try:
+            for target in chosen:
+                task = progress.add_task(target.name, total=len(cases))
+                pb_json = pb_dir / f"{slug(target.name)}.json"
+                pb_json.unlink(missing_ok=True)
+                command = pytest_command(target.name, profile, stream.path, run, pb_json, pytest_args)
+                code = _follow(command, env, stream, progress, (task, overall), TIMEOUT_S[profile])
+                if not console.is_terminal:
+                    console.print(f"bench: {target.name}: done (pytest exit {code})")
+                benchmarks = _read_pytest_benchmark(pb_json)
+                if benchmarks is not None:
+                    converted[target.name] = rows_from_pytest_benchmark(benchmarks)
+                    sources.append(str(pb_json.relative_to(results.parent)))
+                if code not in (0, 1, 5) or (code == 1 and kind(target) in ("first-party", "noop")):
+                    failures.append(f"{target.name}: pytest exit {code}")
+                progress.remove_task(task)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            stream.poll()
+            rows = _merge(stream.rows, converted)
+            doc = document([run], {machine["machine_id"]: machine}, derive(rows), sources)
+            write_atomic(results, json.dumps(doc, indent=1))
+    _summary(console, doc["rows"], results, stream.path)
+    if interrupted:
+        console.print("[red]bench: interrupted; the results hold the cases that finished[/red]")
+        return 130
+    for line in failures:
+        console.print(f"[red]bench: {line}[/red]")
+    return 1 if failures else 0
+
+
+def _follow(command: list[str], env: dict[str, str], stream: Stream, progress: Any, tasks: tuple[Any, Any],
+            timeout: float | None) -> int:
+    """Run one target's pytest process, advancing the progress bars as its rows arrive."""
+    log = stream.path.parent / f"{stream.path.stem}.log"
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        start = time.monotonic()
+        try:
+            while proc.poll() is None:
+                time.sleep(0.25)
+                _advance(stream.poll(), progress, tasks)
+                if timeout is not None and time.monotonic() - start > timeout:
+                    proc.kill()
+                    out.write(f"\nkilled after {timeout:.0f} s\n")
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise
+        _advance(stream.poll(), progress, tasks)
+    return proc.returncode
+
+
+def _read_pytest_benchmark(path: Path) -> dict[str, Any] | None:
+    """pytest-benchmark's JSON, or None when it wrote none (every case skipped, or the process
+    was cut short): the stream's rows stand in for it then."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("benchmarks") else None
+
+
+def _advance(rows: list[dict[str, Any]], progress: Any, tasks: tuple[Any, Any]) -> None:
+    done = sum(r.get("timing") == "wall" for r in rows)
+    for task in tasks:
+        progress.update(task, advance=done)
+
+
+def _merge(streamed: list[dict[str, Any]], converted: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """pytest-benchmark's converted rows where its JSON exists; the stream's rows otherwise
+    (a target cut short), and always the stream's skipped and failed cases."""
+    rows = [r for rs in converted.values() for r in rs]
+    done = {(r["implementation"], r["case"]) for r in rows}
+    return rows + [r for r in streamed if (r["implementation"], r["case"]) not in done]
+
+
+def _summary(console: Any, rows: list[dict[str, Any]], results: Path, stream: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title="float32 prefill-2048, forward, q (wall clock)")
+    for column in ("implementation", "median ms", "GB/s", "of copy", "vs torch-eager", "compile s"):
+        table.add_column(column)
+    for r in sorted((r for r in rows if r["case"] == "prefill-2048/float32/forward/q" and r["status"] == "ok"
+                     and r["timing"] == "wall" and r["kind"] != "noop"), key=lambda r: r["median_s"]):
+        table.add_row(r["implementation"], f"{r['median_s'] * 1e3:.3f}", f"{r['gbps']:.2f}",
+                      _pct(r["fraction_of_copy"]), _x(r["speedup_vs_torch_eager"]), f"{r['compile_s'] or 0:.2f}")
+    if table.rows:
+        console.print(table)
+    counts = {s: sum(r["status"] == s for r in rows if r["timing"] == "wall") for s in ("ok", "skipped", "error")}
+    console.print(f"bench: {counts['ok']} cases measured, {counts['skipped']} skipped, {counts['error']} failed; "
+                  f"results in {results} (stream {stream})")
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"

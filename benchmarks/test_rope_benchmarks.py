@@ -1,0 +1,67 @@
+"""The benchmark: one pytest-benchmark test per implementation x case (see ``conftest.py``).
+
+For each case: inputs are built and made resident, the first call is timed alone (compile
+time), warm-up calls estimate one call's time, pytest-benchmark times ``rounds`` x
+``iterations`` synchronised calls (``benchmark.pedantic``), then the same framework's copy
+of the same tensors is timed the same way (the roofline), peak memory is read from the
+framework's allocator over one more call, and on a CUDA device CUDA-event and CUDA-graph
+figures are added. Everything goes into ``benchmark.extra_info`` (so pytest-benchmark's JSON
+holds it) and, converted to results rows, into the JSON Lines stream at once.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from conformance.subject import LoadError
+from reports.machine import available_memory_bytes
+from reports.results import empty_row, rows_from_benchmark
+
+from .cases import memory_needed
+from .timing import SETTINGS, Timed, skip_reason
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def test_rope(benchmark, bench, bench_target: str, bench_case: str) -> None:
+    target, case = bench.targets[bench_target], bench.cases[bench_case]
+    benchmark.group = case.id
+    if target.missing:
+        reason = f"{target.missing} is not installed"
+        bench.append(empty_row(bench.base_row(target, case, None), "skipped", reason))
+        pytest.skip(reason)
+    try:
+        subject = bench.subject(target)
+    except LoadError as err:
+        bench.append(empty_row(bench.base_row(target, case, None), "error", f"cannot load: {err}"))
+        raise
+    base = bench.base_row(target, case, subject)
+    reason = skip_reason(subject, case, target.record)
+    available = available_memory_bytes()
+    if reason is None and available is not None and memory_needed(case) > 0.6 * available:
+        reason = f"needs about {_gib(memory_needed(case))}; {_gib(available)} of memory available"
+    if reason:
+        bench.append(empty_row(base, "skipped", reason))
+        pytest.skip(reason)
+    try:
+        timed = Timed(subject, case, SETTINGS[bench.profile])
+        rounds, iterations = timed.plan(timed.warm_up())
+        benchmark.pedantic(timed.call, rounds=rounds, iterations=iterations)
+        peak, method = timed.peak_memory()
+        benchmark.extra_info.update({
+            "row": base, "bytes_moved": case.bytes_moved(), "tensor_bytes": case.tensor_bytes(),
+            "first_call_s": timed.first_call_s, "copy": timed.time_copy(),
+            "peak_memory_bytes": peak, "peak_memory_method": method,
+            "timings": timed.cuda_timings(rounds)})
+    except Exception as err:
+        bench.append(empty_row(base, "error", f"{type(err).__name__}: {err}"))
+        raise
+    finally:
+        timed = None
+        gc.collect()
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        bench.append(*rows_from_benchmark(benchmark.stats.as_dict(include_data=False)))

@@ -1,0 +1,222 @@
+"""Timing one case correctly in each framework.
+
+:class:`Timed` turns (implementation, case) into zero-argument callables that do exactly one
+operation and wait for it: inputs are converted and made resident on the device before any
+timing; the call includes the framework's synchronisation (``block_until_ready`` for JAX, a
+device sync for TensorFlow and for CUDA tensors) and nothing else: no conversion, no host
+copy, no allocation the operation itself does not make. The first call (tracing, compilation,
+autotuning) is timed on its own and reported as compile time, never mixed into the steady
+state. The roofline is the same framework's out-of-place copy of the same tensors, timed the
+same way in the same process.
+
+On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
+with the L2 cache flushed before it (as ``triton.testing.do_bench`` does), and a CUDA-graph
+replay of the calls, which removes the launch overhead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.frameworks import has_autodiff
+from conformance.subject import Subject
+
+from .cases import BenchCase
+from .memory import peak_memory
+
+L2_FLUSH_BYTES = 256 << 20  # larger than any GPU's L2 (H100: 50 MiB)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long to time a case.
+
+    budget_s: the steady-state time to spend per case (rounds = budget / time per round);
+    min_rounds, max_rounds: bounds on that; round_s: iterations per round are chosen so that a
+    round lasts about this long (resolves calls of a few microseconds).
+    """
+
+    budget_s: float
+    min_rounds: int
+    max_rounds: int
+    round_s: float = 1e-3
+
+
+SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30), "full": Settings(1.0, 5, 200)}
+
+
+def stats_of(times: list[float], iterations: int) -> dict[str, float]:
+    """pytest-benchmark's statistics (seconds per call) of per-round times of ``iterations`` calls."""
+    per_call = [t / iterations for t in times]
+    q = statistics.quantiles(per_call, n=4) if len(per_call) > 1 else [per_call[0]] * 3
+    return {"min": min(per_call), "max": max(per_call), "mean": statistics.fmean(per_call),
+            "stddev": statistics.stdev(per_call) if len(per_call) > 1 else 0.0,
+            "median": statistics.median(per_call), "iqr": q[2] - q[0], "q1": q[0], "q3": q[2],
+            "rounds": len(per_call), "iterations": iterations}
+
+
+def synchronize(framework: str, device: str, value: Any) -> Any:
+    """Wait until ``value`` (an array or a tuple of them) is computed."""
+    if framework == "jax":
+        return importlib.import_module("jax").block_until_ready(value)
+    if framework == "torch" and device == "cuda":
+        importlib.import_module("torch").cuda.synchronize()
+    elif framework == "tensorflow":
+        importlib.import_module("tensorflow").test.experimental.sync_devices()
+    return value
+
+
+def copy_function(framework: str, arrays: list[Any]) -> Callable[[], Any]:
+    """An out-of-place copy of ``arrays`` in their own framework (the roofline)."""
+    if framework == "numpy":
+        return lambda: [a.copy() for a in arrays]
+    if framework == "torch":
+        return lambda: [a.clone() for a in arrays]
+    if framework == "jax":
+        jax, jnp = importlib.import_module("jax"), importlib.import_module("jax.numpy")
+        copy = jax.jit(lambda xs: [jnp.copy(a) for a in xs])
+        return lambda: copy(arrays)
+    if framework == "tensorflow":
+        tf = importlib.import_module("tensorflow")
+        return lambda: [tf.raw_ops.DeepCopy(x=a) for a in arrays]
+    raise ValueError(f"framework={framework!r} is invalid: no copy for it")
+
+
+def skip_reason(subject: Subject, case: BenchCase, record: Any = None) -> str | None:
+    """Why this case cannot be timed here, or None."""
+    spec = case.shape.spec
+    if record is not None and "triton" in record.requires and subject.device != "cuda":
+        return (f"{subject.name} runs under the Triton interpreter without a CUDA device "
+                "(TRITON_INTERPRET=1): its time is not a performance figure")
+    reason = subject.unsupported(spec, case.dtype)
+    if reason:
+        return reason
+    if case.mode == "qk" and not subject.has_rope_qk:
+        return f"{subject.name} has no rope_qk (fused q+k is optional)"
+    if case.direction == "forward+backward" and not has_autodiff(subject.framework):
+        return f"{subject.framework} has no autodiff"
+    largest = int(case.shape.positions(case.seed).max())
+    return subject.beyond_max_position(largest)
+
+
+@dataclass
+class Timed:
+    """One case of one implementation, ready to time (see the module docstring)."""
+
+    subject: Subject
+    case: BenchCase
+    settings: Settings
+    first_call_s: float | None = None
+    _arrays: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        s, case = self.subject, self.case
+        tensors, positions, cotangents = case.inputs()
+        self._arrays = [s.native(t, case.dtype) for t in tensors]
+        self._positions = s.native(positions, "int64")
+        self._cotangents = [s.native(g, case.dtype) for g in cotangents]
+        synchronize(s.framework, s.device, [*self._arrays, self._positions, *self._cotangents])
+        self.raw = self._make_raw()  # one operation, not waited for (CUDA events and graphs)
+        self.call = self._sync(self.raw)
+        self.copy = self._sync(copy_function(s.framework, self._arrays))
+
+    # --- the callables ---------------------------------------------------------------------
+    def _sync(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        framework, device = self.subject.framework, self.subject.device
+        return lambda: synchronize(framework, device, fn())
+
+    def _forward(self) -> Callable[..., Any]:
+        obj, spec, pos = self.subject.obj, self.case.shape.spec, self._positions
+        if self.case.mode == "qk":
+            return lambda q, k: obj.rope_qk(q, k, pos, spec)
+        return lambda x: obj.rope(x, pos, spec)
+
+    def _make_raw(self) -> Callable[[], Any]:
+        forward, xs, gs = self._forward(), self._arrays, self._cotangents
+        if self.case.direction == "forward":
+            return lambda: forward(*xs)
+        framework = self.subject.framework
+        if framework == "torch":
+            torch = importlib.import_module("torch")
+            leaves = [x.detach().requires_grad_(True) for x in xs]
+
+            def step() -> Any:
+                out = forward(*leaves)
+                return torch.autograd.grad(out if isinstance(out, tuple) else (out,), leaves, gs)
+        elif framework == "jax":
+            jax = importlib.import_module("jax")
+
+            def step() -> Any:
+                out, pullback = jax.vjp(forward, *xs)
+                return pullback(tuple(gs) if isinstance(out, tuple) else gs[0])
+        elif framework == "tensorflow":
+            tf = importlib.import_module("tensorflow")
+
+            def step() -> Any:
+                with tf.GradientTape() as tape:
+                    for x in xs:
+                        tape.watch(x)
+                    out = forward(*xs)
+                targets, grads = (list(out), gs) if isinstance(out, tuple) else (out, gs[0])
+                return tape.gradient(targets, xs, output_gradients=grads)
+        else:
+            raise ValueError(f"{framework} has no autodiff")
+        return step
+
+    # --- timing ------------------------------------------------------------------------------
+    def warm_up(self) -> float:
+        """The first call (compilation included) timed alone, then warm-up calls; returns the
+        steady time of one call, estimated from the warm-up."""
+        start = time.perf_counter()
+        self.call()
+        self.first_call_s = time.perf_counter() - start
+        times, spent = [], 0.0
+        while len(times) < 3 or (spent < self.settings.budget_s / 4 and len(times) < 50):
+            start = time.perf_counter()
+            self.call()
+            times.append(time.perf_counter() - start)
+            spent += times[-1]
+        return statistics.median(times)
+
+    def plan(self, one_call_s: float) -> tuple[int, int]:
+        """(rounds, iterations) for a call of ``one_call_s`` under the settings."""
+        st = self.settings
+        iterations = max(1, round(st.round_s / max(one_call_s, 1e-9)))
+        rounds = round(st.budget_s / (one_call_s * iterations))
+        return max(st.min_rounds, min(st.max_rounds, rounds)), iterations
+
+    def time_copy(self) -> dict[str, float]:
+        """Statistics of the same-framework copy of the inputs, timed like the operation."""
+        for _ in range(2):
+            self.copy()
+        start = time.perf_counter()
+        self.copy()
+        rounds, iterations = self.plan(time.perf_counter() - start)
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(iterations):
+                self.copy()
+            times.append(time.perf_counter() - start)
+        return stats_of(times, iterations)
+
+    def peak_memory(self) -> tuple[int | None, str]:
+        return peak_memory(self.subject.framework, self.subject.device, self.call)
+
+    def cuda_timings(self, rounds: int) -> list[dict[str, Any]]:
+        """CUDA-event and CUDA-graph figures for PyTorch tensors on a CUDA device, else []."""
+        if self.subject.framework != "torch" or self.subject.device != "cuda":
+            return []
+        from .cuda import event_times, graph_times
+        out = []
+        for timing, measure in (("cuda-events", event_times), ("cuda-graph", graph_times)):
+            try:
+                out.append({"timing": timing, "status": "ok", "stats": measure(self.raw, rounds)})
+            except Exception as err:  # e.g. host work in the call cannot be captured in a graph
+                out.append({"timing": timing, "status": "error", "reason": f"{type(err).__name__}: {err}"})
+        return out

@@ -1,0 +1,117 @@
+"""The machine fingerprint stored with every benchmark run: CPU, cores, memory, GPU and driver,
+framework versions, and the suite's own git commit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Distributions whose versions decide the numbers (absent ones are left out).
+DISTRIBUTIONS: tuple[str, ...] = ("numpy", "torch", "triton", "jax", "jaxlib", "tensorflow", "keras", "keras-hub",
+                                  "transformers", "onnx", "onnxruntime", "torchtune", "liger-kernel",
+                                  "rotary-embedding-torch", "ultralytics", "pytest-benchmark")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def available_memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def gpus() -> tuple[list[str], str | None]:
+    """(GPU names, driver version) from nvidia-smi; ([], None) without an NVIDIA GPU."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return [], None
+    rows = [[c.strip() for c in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode != 0 or not rows:
+        return [], None
+    return [r[0] for r in rows], rows[0][1] if len(rows[0]) > 1 else None
+
+
+def git_commit() -> tuple[str | None, bool | None]:
+    """(commit, working tree dirty) of the suite's checkout; (None, None) outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=20)
+        if commit.returncode != 0:
+            return None, None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=20)
+        return commit.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in DISTRIBUTIONS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def fingerprint() -> dict[str, Any]:
+    """Everything that identifies the machine and the software a run measured."""
+    names, driver = gpus()
+    commit, dirty = git_commit()
+    try:
+        suite = metadata.version("rope-suite")
+    except metadata.PackageNotFoundError:
+        suite = None
+    machine = {
+        "cpu_model": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory_bytes(),
+        "os": f"{platform.system()} {platform.release()}",
+        "gpus": names,
+        "gpu_driver": driver,
+        "versions": versions(),
+        "rope_suite_version": suite,
+        "git_commit": commit,
+        "git_dirty": dirty,
+    }
+    machine["machine_id"] = machine_id(machine)
+    return machine
+
+
+def machine_id(machine: dict[str, Any]) -> str:
+    """A short stable id of the hardware (CPU, cores, memory, GPUs), not of the software."""
+    key = json.dumps([machine.get("cpu_model"), machine.get("cpu_cores"), machine.get("memory_bytes"),
+                      machine.get("gpus")], sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:10]

@@ -1,0 +1,154 @@
+"""The comparison report's content, independent of its format: sections of tables and figures
+built from merged inputs (:class:`reports.results.Inputs`). :mod:`reports.render` writes it as
+self-contained HTML and as Markdown.
+
+Sections: the headline figures (the issue's performance targets, as measured), the
+conformance matrix, throughput versus sequence length, fraction of the copy roofline,
+precision horizons, compile times, the no-op floor, every measured case, what was skipped or
+failed and why, and the machines.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from typing import Any
+
+from . import plots
+from .conformance_table import FEATURES, cells
+from .model import DTYPES, Cell, Figure, Report, Section, Table, machine_name, ms, num, ok_rows, pct
+from .results import Inputs
+
+# --- sections ---------------------------------------------------------------------------------
+
+def headline(inputs: Inputs) -> Section:
+    s = Section("headline", "Headline figures (performance targets, as measured)")
+    s.intro.append("Fraction of copy: achieved GB/s (bytes that must move / median time) over the GB/s of an "
+                   "out-of-place copy of the same tensors in the same framework, same run. Of machine copy: over the "
+                   "fastest such copy in any framework of the run. Target: the fastest first-party CPU implementation "
+                   "at >= 80% of copy bandwidth for float32 prefill.")
+    columns = ["machine", "case", "fastest first-party", "median", "GB/s", "fraction of copy", "of machine copy",
+               "best first-party fraction", "torch-eager", "torch-compile", "80% target"]
+    table = Table(columns, [])
+    for mid, machine in inputs.machines.items():
+        rows = [r for r in ok_rows(inputs.rows, machine_id=mid, dtype="float32", direction="forward", mode="q",
+                               timing="wall", device="cpu") if r["phase"] in ("prefill", "long")]
+        for case in sorted({r["case"] for r in rows}, key=lambda c: next(r["seq"] for r in rows if r["case"] == c)):
+            here = [r for r in rows if r["case"] == case]
+            first = [r for r in here if r["kind"] == "first-party"]
+            if not first:
+                continue
+            fastest = min(first, key=lambda r: r["median_s"])
+            best = max(first, key=lambda r: r["fraction_of_copy"] or 0)
+            by = {r["implementation"]: r for r in here}
+            met = (best["fraction_of_copy"] or 0) >= 0.8
+            table.rows.append([Cell(machine_name(machine)), Cell(case), Cell(fastest["implementation"]),
+                               Cell(ms(fastest["median_s"]), "num"), Cell(num(fastest["gbps"]), "num"),
+                               Cell(pct(fastest["fraction_of_copy"]), "num"),
+                               Cell(pct(fastest["fraction_of_machine_copy"]), "num"),
+                               Cell(f"{pct(best['fraction_of_copy'])} ({best['implementation']})"),
+                               Cell(pct(by.get("torch-eager", {}).get("fraction_of_copy")), "num"),
+                               Cell(pct(by.get("torch-compile", {}).get("fraction_of_copy")), "num"),
+                               Cell("met" if met else "not met", "ok" if met else "bad")])
+    s.blocks.append(("CPU, float32 prefill and long context, forward, q", table))
+    gpu = Table(["machine", "case", "timing", "triton", "liger", "torch-compile", "85% target", "triton fastest"], [])
+    for mid, machine in inputs.machines.items():
+        rows = [r for r in ok_rows(inputs.rows, machine_id=mid, dtype="bfloat16", device="cuda", direction="forward")
+                if r["phase"] == "prefill"]
+        for case, timing in sorted({(r["case"], r["timing"]) for r in rows}):
+            by = {r["implementation"]: r for r in rows if r["case"] == case and r["timing"] == timing}
+            tri = by.get("triton")
+            met = tri is not None and (tri["fraction_of_copy"] or 0) >= 0.85
+            fastest = tri is not None and all(tri["median_s"] <= by[o]["median_s"] for o in ("liger", "torch-compile")
+                                              if o in by)
+            gpu.rows.append([Cell(machine_name(machine)), Cell(case), Cell(timing),
+                             *(Cell(pct(by.get(i, {}).get("fraction_of_copy")), "num")
+                               for i in ("triton", "liger", "torch-compile")),
+                             Cell("met" if met else "not met", "ok" if met else "bad"),
+                             Cell("yes" if fastest else "no", "ok" if fastest else "bad")])
+    if gpu.rows:
+        s.blocks.append(("CUDA, bfloat16 prefill (target: Triton >= 85% of copy, faster than Liger and torch.compile)",
+                         gpu))
+    else:
+        s.intro.append("No CUDA rows in these results: the GPU targets are not measured here.")
+    return s
+
+
+def floor(inputs: Inputs) -> Section:
+    s = Section("floor", "Harness floor (no-op implementations)")
+    s.intro.append("A no-op returns x unchanged: its time is the call, the synchronisation and the timer. "
+                   "Cases near it are bound by overhead, not by memory.")
+    table = Table(["machine", "implementation", "timing", "fastest case", "median"], [])
+    for mid, machine in inputs.machines.items():
+        best: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in ok_rows(inputs.rows, machine_id=mid, kind="noop", direction="forward"):
+            key = (r["implementation"], r["timing"])
+            if key not in best or r["median_s"] < best[key]["median_s"]:
+                best[key] = r
+        for (impl, timing), r in sorted(best.items()):
+            table.rows.append([Cell(machine_name(machine)), Cell(impl), Cell(timing), Cell(r["case"]),
+                               Cell(ms(r["median_s"]), "num")])
+    s.blocks.append(("", table))
+    return s
+
+
+def conformance(inputs: Inputs) -> Section:
+    s = Section("conformance", "Conformance matrix")
+    if not inputs.checks:
+        s.intro.append("No rope-suite check --json report among the inputs.")
+        return s
+    s.intro.append("Implementation x feature from rope-suite check: green conformant, red non-conformant (with the "
+                   "first failing check and its reason), grey unsupported (every case skipped).")
+    table = Table(["implementation", "verdict", "passed / failed / skipped", *FEATURES], [])
+    reasons = Table(["note", "implementation", "feature", "reason"], [])
+    css = {"conformant": "ok", "non-conformant": "bad", "unsupported": "na"}
+    for report in inputs.checks:
+        summary = report.get("summary") or {}
+        row = [Cell(str(report["target"])), Cell(str(report["verdict"]), css.get(report["verdict"], "")),
+               Cell(f"{summary.get('passed')} / {summary.get('failed')} / {summary.get('skipped')}", "num")]
+        for feature, cell in cells(report).items():
+            if cell.detail:  # the reason goes into the notes below, the cell points at it
+                note = f"[{len(reasons.rows) + 1}]"
+                reasons.rows.append([Cell(note), Cell(str(report["target"])), Cell(feature), Cell(cell.detail)])
+                row.append(Cell(f"{cell.status} {note}", css.get(cell.status, "none"), cell.detail))
+            else:
+                row.append(Cell(cell.status, css.get(cell.status, "none")))
+        table.rows.append(row)
+    s.blocks.append(("", table))
+    if reasons.rows:
+        s.blocks.append(("Why each non-conformant cell fails", reasons))
+    return s
+
+
+def horizons(inputs: Inputs) -> Section:
+    s = Section("horizons", "Precision horizon")
+    found: dict[str, dict[str, float]] = defaultdict(dict)
+    for report in inputs.checks:
+        for case in report.get("checks", []):
+            if case.get("check") == "precision_horizon" and case.get("value") is not None:
+                dtype, value = case.get("dtype"), float(case["value"])
+                current = found[str(report["target"])].get(dtype)
+                found[str(report["target"])][dtype] = value if current is None else min(current, value)
+    if not found:
+        s.intro.append("No precision horizons among the inputs (they come from rope-suite check --json reports).")
+        return s
+    s.intro.append("The largest position 2^k + 1 up to which the error stays under 1% of max|x| (and at every "
+                   "smaller probe), per implementation and dtype; -1: not even at the first probe.")
+    s.blocks.append(("", Figure("precision-horizons", "precision horizon per implementation and dtype",
+                                plots.precision_horizons(found, "Precision horizon per implementation and dtype"))))
+    dtypes = [d for d in DTYPES if any(d in v for v in found.values())]
+    s.blocks.append(("", Table(["implementation", *dtypes],
+                               [[Cell(impl), *(Cell(num(found[impl].get(d), "{:,.0f}"), "num") for d in dtypes)]
+                                for impl in sorted(found)])))
+    return s
+
+
+def build(inputs: Inputs, title: str = "rope-suite: RoPE conformance and performance report") -> Report:
+    """Every section, in reading order, from the merged inputs."""
+    from . import performance
+
+    sections = [headline(inputs), conformance(inputs), performance.throughput(inputs), performance.roofline(inputs),
+                horizons(inputs), performance.compile_times(inputs), floor(inputs), performance.cases(inputs),
+                performance.problems(inputs), performance.machines(inputs)]
+    generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return Report(title, generated, list(inputs.sources), sections)

@@ -1,0 +1,235 @@
+"""Results schema, pytest-benchmark conversion, merging, escaping, compare: on synthetic results
+(fast; the real benchmark run is in test_bench_run.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.cases import SHAPES, BenchCase
+from reports import schema
+from reports.model import Figure
+from reports.render import html_text, markdown_text, write
+from reports.report import build
+from reports.results import (Inputs, ResultsError, derive, document, empty_row, load_inputs, rows_from_benchmark,
+                             rows_from_pytest_benchmark, write_atomic)
+
+ROOT = Path(__file__).resolve().parents[1]
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>|**bold**|[link](http://example.com)'
+
+
+def machine(mid: str, cpu: str = "Test CPU") -> dict[str, Any]:
+    return {"machine_id": mid, "cpu_model": cpu, "cpu_cores": 2, "cpu_cores_usable": 2, "memory_bytes": 2**34,
+            "os": "Linux", "gpus": [], "gpu_driver": None, "versions": {"torch": EVIL}, "rope_suite_version": "0.1.0",
+            "git_commit": "abc123", "git_dirty": False}
+
+
+def benchmark_entry(impl: str, kind: str, framework: str, case: BenchCase, median: float, copy_median: float,
+                    run_id: str = "run1", mid: str = "m1", first_call: float = 0.5,
+                    timings: list | None = None) -> dict[str, Any]:
+    """One entry of pytest-benchmark's "benchmarks" list, as the benchmark test leaves it."""
+    base = {"run_id": run_id, "machine_id": mid, "implementation": impl, "kind": kind, "framework": framework,
+            "device": "cpu", **case.to_dict()}
+    return {"group": case.id, "name": f"test_rope[{impl}-{case.id}]", "fullname": "x", "params": {},
+            "param": "x", "options": {},
+            "stats": {"min": median * 0.9, "max": median * 1.2, "mean": median, "stddev": median * 0.05,
+                      "median": median, "iqr": median * 0.1, "q1": median * 0.95, "q3": median * 1.05,
+                      "rounds": 10, "iterations": 1, "ops": 1 / median, "total": 10 * median},
+            "extra_info": {"row": base, "bytes_moved": case.bytes_moved(), "tensor_bytes": case.tensor_bytes(),
+                           "first_call_s": first_call, "copy": {"median": copy_median},
+                           "peak_memory_bytes": 1 << 20, "peak_memory_method": "test", "timings": timings or []}}
+
+
+CASES = [BenchCase(SHAPES[name], "float32") for name in ("decode-b32", "prefill-512", "prefill-2048")]
+
+
+def results_doc(mid: str = "m1", run_id: str = "run1", slow: float = 1.0, evil: bool = False) -> dict[str, Any]:
+    entries = []
+    for case in CASES:
+        n = case.tensor_bytes()
+        copy = 2 * n / 10e9  # a 10 GB/s copy
+        impls = [("torch-eager", "first-party", 5 * copy), ("torch-compile", "first-party", 2 * copy * slow),
+                 ("numpy", "first-party", 3 * copy), ("hf-llama", "third-party", 8 * copy),
+                 ("noop-torch", "noop", 1e-6)]
+        if evil:
+            impls.append((EVIL, "plug-in", 4 * copy))
+        entries += [benchmark_entry(i, k, "torch", case, m, copy, run_id, mid) for i, k, m in impls]
+    rows = rows_from_pytest_benchmark({"benchmarks": entries})
+    skip_base = {key: value for key, value in rows[0].items() if key in schema.ROW["required"]}
+    rows.append(empty_row({**skip_base, "implementation": "triton", "kind": "first-party"}, "skipped",
+                          EVIL if evil else "runs under the Triton interpreter"))
+    run = {"run_id": run_id, "machine_id": mid, "created": "2026-01-01T00:00:00+00:00", "profile": "quick",
+           "command": EVIL if evil else "rope-suite bench"}
+    return document([run], {mid: machine(mid)}, derive(rows), ["x.json"])
+
+
+def check_report(target: str) -> dict[str, Any]:
+    spec = {"head_dim": 128, "rotary_dim": 128, "base": 10000.0, "convention": "half"}
+    return {"target": target, "framework": "torch", "verdict": "non-conformant",
+            "summary": {"passed": 1, "failed": 1, "skipped": 1},
+            "checks": [{"check": "agreement", "id": "a", "spec": spec, "dtype": "float32", "shape": [1, 2, 3, 128],
+                        "status": "passed", "reason": None},
+                       {"check": "agreement", "id": "b", "spec": spec, "dtype": "float16", "shape": [1, 2, 3, 128],
+                        "status": "failed", "reason": f"error 2.0 vs allowed 0.1 {EVIL}"},
+                       {"check": "precision_horizon", "id": "h", "spec": spec, "dtype": "float32",
+                        "shape": [1, 2, 3, 128], "status": "passed", "value": 524289.0, "reason": "ok"}]}
+
+
+def dump(tmp_path: Path, name: str, data: Any) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def rope_suite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+# --- conversion and derived figures --------------------------------------------------------------
+
+def test_pytest_benchmark_entry_converts_to_schema_rows_with_roofline_figures() -> None:
+    case = CASES[2]
+    copy = 2 * case.tensor_bytes() / 10e9
+    timings = [{"timing": "cuda-events", "status": "ok", "stats": {"median": copy, "rounds": 5, "iterations": 1}},
+               {"timing": "cuda-graph", "status": "error", "reason": "capture failed"}]
+    rows = rows_from_benchmark(benchmark_entry("numpy", "first-party", "numpy", case, 2 * copy, copy, timings=timings))
+    for row in rows:
+        schema.validate(row, schema.ROW, "row")
+    wall, events, graph = rows
+    assert wall["timing"] == "wall" and wall["median_s"] == 2 * copy
+    assert wall["bytes_moved"] == 2 * case.tensor_bytes() + 2048 * 8  # x in, out, positions
+    assert wall["gbps"] == pytest.approx(case.bytes_moved() / (2 * copy) / 1e9)
+    assert wall["copy_gbps"] == pytest.approx(10.0)
+    assert wall["fraction_of_copy"] == pytest.approx(0.5, rel=1e-3)
+    assert wall["compile_s"] == pytest.approx(0.5 - 2 * copy)
+    assert events["timing"] == "cuda-events" and events["fraction_of_copy"] == pytest.approx(1.0, rel=1e-3)
+    assert graph["status"] == "error" and graph["reason"] == "capture failed" and graph["median_s"] is None
+
+
+def test_derived_speedup_over_torch_eager_and_machine_copy() -> None:
+    doc = results_doc()
+    by = {(r["implementation"], r["case"]): r for r in doc["rows"]}
+    case = CASES[1].id
+    assert by[("torch-eager", case)]["speedup_vs_torch_eager"] == pytest.approx(1.0)
+    assert by[("torch-compile", case)]["speedup_vs_torch_eager"] == pytest.approx(2.5)
+    assert by[("numpy", case)]["fraction_of_machine_copy"] == pytest.approx(1 / 3, rel=1e-3)
+    noop = by[("noop-torch", case)]
+    assert noop["fraction_of_copy"] is None and noop["speedup_vs_torch_eager"] is None
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["rows"][0].update(median_s=-1.0), "rows[0].median_s: -1.0 is less than the minimum of 0"),
+    (lambda d: d["rows"][1].pop("case"), "rows[1]: 'case' is a required property"),
+    (lambda d: d["rows"][2].update(direction="sideways"), "rows[2].direction: 'sideways' is not one of"),
+    (lambda d: d["rows"][0].update(gbps=None), "rows[0].gbps: None is not of type 'number'"),
+    (lambda d: d["machines"]["m1"].pop("cpu_model"), "machines.m1: 'cpu_model' is a required property"),
+    (lambda d: d.update(schema_version=99), "schema_version: 99 is not supported"),
+])
+def test_invalid_results_name_the_file_and_the_field(tmp_path: Path, mutate: Any, message: str) -> None:
+    doc = results_doc()
+    mutate(doc)
+    path = dump(tmp_path, "bad.json", doc)
+    with pytest.raises(ResultsError) as err:
+        load_inputs([path])
+    assert f"{path}: " in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_report_command_rejects_bad_input_with_exit_2(tmp_path: Path) -> None:
+    doc = results_doc()
+    doc["rows"][3]["seq"] = "long"
+    bad = dump(tmp_path, "bad.json", doc)
+    other = dump(tmp_path, "other.json", {"hello": 1})
+    proc = rope_suite("report", str(bad), "-o", str(tmp_path / "r"))
+    assert proc.returncode == 2 and f"{bad}: rows[3].seq: 'long' is not of type 'integer'" in proc.stderr
+    proc = rope_suite("report", str(other), "-o", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "neither a rope-suite benchmark results file" in proc.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_stream_cut_short_is_still_readable(tmp_path: Path) -> None:
+    doc = results_doc()
+    header = {"schema": schema.STREAM, "schema_version": schema.SCHEMA_VERSION, "run": doc["runs"][0],
+              "machine": doc["machines"]["m1"]}
+    lines = [json.dumps(header)] + [json.dumps(r) for r in doc["rows"][:4]]
+    path = tmp_path / "bench.jsonl"
+    path.write_text("\n".join(lines) + "\n" + json.dumps(doc["rows"][4])[:40])  # killed mid-line
+    inputs = load_inputs([path])
+    assert len(inputs.rows) == 4 and list(inputs.machines) == ["m1"]
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+def test_every_string_from_the_inputs_is_escaped(tmp_path: Path) -> None:
+    results = dump(tmp_path, "results.json", results_doc(evil=True))
+    checks = dump(tmp_path, "check.json", [check_report(EVIL), check_report("torch-eager")])
+    report = build(load_inputs([results, checks]))
+    page = html_text(report)
+    assert "<script>alert" not in page and "onerror=alert(1)>" not in page
+    assert page.count("<script>") == 1  # the page's own render check, allowed by its CSP hash
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "default-src 'none'" in page and "http://example.com" not in page.split("<body", 1)[0]
+    text = markdown_text(report, "plots")
+    assert "<script>" not in text and "<img" not in text.replace("![", "")
+    assert "\\|\\*\\*bold\\*\\*\\|\\[link\\]\\(http://example.com\\)" in text  # no table break, no link
+
+
+def test_report_merges_machines_and_conformance_with_every_section(tmp_path: Path) -> None:
+    first = dump(tmp_path, "a.json", results_doc("m1", "run1"))
+    second = dump(tmp_path, "b.json", results_doc("m2", "run2", slow=3.0))
+    checks = dump(tmp_path, "check.json", [check_report("torch-eager"), check_report("hf-llama")])
+    html_path, md_path = write(build(load_inputs([first, second, checks])), tmp_path / "out" / "report")
+    page, text = html_path.read_text(), md_path.read_text()
+    for title in ("Headline figures", "Conformance matrix", "Throughput versus sequence length",
+                  "Fraction of the copy roofline", "Precision horizon", "Compile time", "Harness floor",
+                  "Every measured case", "Skipped and failed cases", "Machines and runs"):
+        assert title in page and title in text
+    assert "run1" in page and "run2" in page and page.count("Test CPU x2 [m1]") >= 1 and "[m2]" in page
+    assert 'class="bad" title="' in page and "Why each non-conformant cell fails" in page
+    figures = [line for line in text.splitlines() if line.startswith("![")]
+    # per machine: one throughput series, one roofline chart per phase (decode, prefill); one horizon chart
+    assert len(figures) == 2 * (1 + 2) + 1 == page.count('<img src="data:image/png;base64,')
+    for line in figures:
+        assert (md_path.parent / line.split("](", 1)[1].rstrip(")")).is_file()
+    assert "80% target" in page and "not met" in page  # 2 x copy time is 50% of copy bandwidth
+
+
+def test_write_is_atomic(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    write_atomic(target, "old")
+    with pytest.raises(TypeError):
+        write_atomic(target, object())  # fails while writing
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_figures_are_png_with_titles() -> None:
+    inputs = Inputs()
+    inputs.add_results(results_doc())
+    figures = [b for s in build(inputs).sections for _, b in s.blocks if isinstance(b, Figure)]
+    assert figures and all(f.png.startswith(b"\x89PNG") and f.alt for f in figures)
+
+
+# --- compare --------------------------------------------------------------------------------------
+
+def test_compare_flags_regressions_beyond_the_threshold(tmp_path: Path) -> None:
+    old = dump(tmp_path, "old.json", results_doc())
+    same = dump(tmp_path, "same.json", results_doc(run_id="run2"))
+    slower = dump(tmp_path, "slower.json", results_doc(run_id="run3", slow=1.3))
+    assert rope_suite("compare", str(old), str(same)).returncode == 0
+    proc = rope_suite("compare", str(old), str(slower))
+    assert proc.returncode == 1, proc.stdout
+    assert "3 regression(s) beyond 10%" in proc.stdout and "torch-compile" in proc.stdout and "30% slower" in proc.stdout
+    assert rope_suite("compare", str(old), str(slower), "--threshold", "0.5").returncode == 0
+    failing = results_doc(run_id="run4")
+    for row in failing["rows"]:
+        if row["implementation"] == "numpy":
+            row.update(status="error", reason="boom")
+    proc = rope_suite("compare", str(old), str(dump(tmp_path, "failing.json", failing)))
+    assert proc.returncode == 1 and "measured before, fails now" in proc.stdout
