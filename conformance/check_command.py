@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ RANDOM_EXAMPLES = 1  # test_random_specs: one record per target
 DEFAULT_CASE_TIMEOUT = 120.0
 MAX_CRASHES = 20  # crashed workers xdist replaces in one target's run before it gives up on the rest
 PYTEST_EXITS = (0, 1, 2, 4, 5)  # ok, failures, interrupted, usage error, nothing collected
+HARD_TIMEOUT = re.compile(r"^Timeout \([0-9:.]+\)!", re.MULTILINE)  # faulthandler's header
 
 
 @dataclass
@@ -63,6 +65,11 @@ class TargetRun:
     def stopped(self) -> str | None:
         """Why the run ended before every case had run, or None: pytest itself died (a crash with
         no pytest-xdist worker to take it), or xdist gave up after too many crashed workers."""
+        killed_workers = sum("its worker was killed" in (r.get("reason") or "") for r in self.records)
+        if len(HARD_TIMEOUT.findall(self.stderr)) > killed_workers:  # no xdist worker took the kill
+            return (f"{self.target}: a case was still running at the hard timeout, so the pytest process was "
+                    "killed; the cases after the last one recorded did not run\n  stderr:\n"
+                    + _indent(condense_stderr(self.stderr)))
         if self.returncode not in PYTEST_EXITS:
             tail = condense_stderr(self.stderr)
             return (f"{self.target}: the pytest process {describe_exit(self.returncode)}; the cases after the last "

@@ -75,8 +75,11 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb"
 
 
 def machine_memory() -> int:
-    """Physical memory of this machine in bytes (os.sysconf)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """Physical memory of this machine in bytes (os.sysconf; 16 GiB where it cannot say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 16 << 30
 
 
 def parse_bytes(text: str) -> int:
@@ -349,7 +352,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 # --- crashes and hangs ------------------------------------------------------------------------------
 
 class Crashes:
-    """On the xdist controller: when each case started, and what became of a worker that died in one."""
+    """On the xdist controller: where the running case's stderr starts, and what became of a
+    worker that died in a case."""
 
     def __init__(self) -> None:
         # when the last case ended and how long stderr was then: the next case's output starts there
@@ -481,6 +485,7 @@ _CONFIG: pytest.Config | None = None
 def pytest_configure(config: pytest.Config) -> None:
     global _CONFIG
     _CONFIG = config
+    memory_budget(config)  # a bad --memory-budget is a usage error now, not an error in every case
     # faulthandler writes with a file descriptor; take stderr now, before any test captures it
     config._rope_stderr_fd = os.dup(sys.__stderr__.fileno()) if config.getoption("rope_hard_timeout") else None
 
