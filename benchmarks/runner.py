@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from reports.machine import fingerprint
-from reports.results import derive, document, rows_from_pytest_benchmark, write_atomic
+from reports.results import derive, document, empty_row, rows_from_pytest_benchmark, write_atomic
 from reports.schema import SCHEMA_VERSION, STREAM
 
 from .cases import profile_cases
 from .targets import bench_targets, kind
+from .timing import interpreted
 
 TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 
@@ -45,6 +46,10 @@ class Stream:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(header) + "\n")
         self.seen = len(self.path.read_bytes())
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        with open(self.path, "a") as out:
+            out.write("".join(json.dumps(r) + "\n" for r in rows))
 
     def poll(self) -> list[dict[str, Any]]:
         """Rows appended since the last poll (a line still being written waits)."""
@@ -96,6 +101,7 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     pb_dir = results.parent / f"{results.stem}.pytest-benchmark"
     pb_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    cuda = cuda_available()
     converted: dict[str, list[dict[str, Any]]] = {}
     failures: list[str] = []
     sources: list[str] = []
@@ -105,6 +111,15 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
         overall = progress.add_task("all targets", total=len(chosen) * len(cases))
         try:
             for target in chosen:
+                if target.record is not None and "triton" in target.record.requires and not cuda:
+                    # Every case would be skipped (see timing.skip_reason): say so without a process.
+                    base = {"run_id": run["run_id"], "machine_id": run["machine_id"], "implementation": target.name,
+                            "kind": kind(target), "framework": target.record.framework, "device": "cpu"}
+                    rows = [empty_row({**base, **c.to_dict()}, "skipped", interpreted(target.name))
+                            for c in cases]
+                    stream.append(rows)
+                    progress.update(overall, advance=len(cases))
+                    continue
                 task = progress.add_task(target.name, total=len(cases))
                 pb_json = pb_dir / f"{slug(target.name)}.json"
                 pb_json.unlink(missing_ok=True)
@@ -133,6 +148,15 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     for line in failures:
         console.print(f"[red]bench: {line}[/red]")
     return 1 if failures else 0
+
+
+def cuda_available() -> bool:
+    """Whether PyTorch sees a CUDA device (the Triton kernels need one to be timed)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 def _follow(command: list[str], env: dict[str, str], stream: Stream, progress: Any, tasks: tuple[Any, Any],

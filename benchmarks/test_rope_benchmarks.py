@@ -20,7 +20,7 @@ from reports.machine import available_memory_bytes
 from reports.results import empty_row, rows_from_benchmark
 
 from .cases import memory_needed
-from .timing import SETTINGS, Timed, skip_reason
+from .timing import SETTINGS, Timed, TooSlow, skip_reason
 
 
 def _gib(n: int) -> str:
@@ -49,7 +49,11 @@ def test_rope(benchmark, bench, bench_target: str, bench_case: str) -> None:
         pytest.skip(reason)
     try:
         timed = Timed(subject, case, SETTINGS[bench.profile])
-        rounds, iterations = timed.plan(timed.warm_up())
+        try:
+            rounds, iterations = timed.plan(timed.warm_up())
+        except TooSlow as slow:
+            bench.append(empty_row(base, "skipped", str(slow)))
+            pytest.skip(str(slow))
         benchmark.pedantic(timed.call, rounds=rounds, iterations=iterations)
         peak, method = timed.peak_memory()
         benchmark.extra_info.update({

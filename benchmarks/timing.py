@@ -16,6 +16,7 @@ replay of the calls, which removes the launch overhead.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import statistics
 import time
@@ -45,9 +46,16 @@ class Settings:
     min_rounds: int
     max_rounds: int
     round_s: float = 1e-3
+    slow_s: float = 0.5  # a call slower than this gets min(3, min_rounds) rounds and one warm-up call
+    max_call_s: float = 60.0  # a first call slower than this is reported, not timed further
 
 
-SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30), "full": Settings(1.0, 5, 200)}
+SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30, slow_s=0.05, max_call_s=20.0),
+                                 "full": Settings(1.0, 10, 300)}
+
+
+class TooSlow(Exception):
+    """The first call took longer than Settings.max_call_s: the case is skipped with this reason."""
 
 
 def stats_of(times: list[float], iterations: int) -> dict[str, float]:
@@ -87,12 +95,16 @@ def copy_function(framework: str, arrays: list[Any]) -> Callable[[], Any]:
     raise ValueError(f"framework={framework!r} is invalid: no copy for it")
 
 
+def interpreted(name: str) -> str:
+    return (f"{name} runs under the Triton interpreter without a CUDA device (TRITON_INTERPRET=1): "
+            "its time is not a performance figure")
+
+
 def skip_reason(subject: Subject, case: BenchCase, record: Any = None) -> str | None:
     """Why this case cannot be timed here, or None."""
     spec = case.shape.spec
     if record is not None and "triton" in record.requires and subject.device != "cuda":
-        return (f"{subject.name} runs under the Triton interpreter without a CUDA device "
-                "(TRITON_INTERPRET=1): its time is not a performance figure")
+        return interpreted(subject.name)
     reason = subject.unsupported(spec, case.dtype)
     if reason:
         return reason
@@ -175,8 +187,12 @@ class Timed:
         start = time.perf_counter()
         self.call()
         self.first_call_s = time.perf_counter() - start
+        if self.first_call_s > self.settings.max_call_s:
+            raise TooSlow(f"the first call took {self.first_call_s:.0f} s (> {self.settings.max_call_s:.0f} s "
+                          "for this profile): not timed further")
         times, spent = [], 0.0
-        while len(times) < 3 or (spent < self.settings.budget_s / 4 and len(times) < 50):
+        enough = 1 if self.first_call_s > self.settings.slow_s else 3
+        while len(times) < enough or (spent < self.settings.budget_s / 4 and len(times) < 50):
             start = time.perf_counter()
             self.call()
             times.append(time.perf_counter() - start)
@@ -188,7 +204,8 @@ class Timed:
         st = self.settings
         iterations = max(1, round(st.round_s / max(one_call_s, 1e-9)))
         rounds = round(st.budget_s / (one_call_s * iterations))
-        return max(st.min_rounds, min(st.max_rounds, rounds)), iterations
+        least = min(3, st.min_rounds) if one_call_s > st.slow_s else st.min_rounds
+        return max(least, min(st.max_rounds, rounds)), iterations
 
     def time_copy(self) -> dict[str, float]:
         """Statistics of the same-framework copy of the inputs, timed like the operation."""
@@ -198,11 +215,17 @@ class Timed:
         self.copy()
         rounds, iterations = self.plan(time.perf_counter() - start)
         times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            for _ in range(iterations):
-                self.copy()
-            times.append(time.perf_counter() - start)
+        collecting = gc.isenabled()
+        gc.disable()  # as pytest-benchmark does for the operation (--benchmark-disable-gc)
+        try:
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(iterations):
+                    self.copy()
+                times.append(time.perf_counter() - start)
+        finally:
+            if collecting:
+                gc.enable()
         return stats_of(times, iterations)
 
     def peak_memory(self) -> tuple[int | None, str]:

@@ -1,0 +1,162 @@
+"""The benchmark harness itself: cases, bytes that must move, timing per framework, skips,
+peak memory. Small shapes, no timing assertions beyond sanity (figures are never asserted in a
+timed unit test)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.noop import NoopRope
+from benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases
+from benchmarks.targets import bench_targets, kind
+from benchmarks.timing import SETTINGS, Timed, skip_reason, stats_of
+from conftest import need
+from conformance.presets import PRESETS
+from conformance.subject import Subject
+from conformance.targets import resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = Shape("tiny", "prefill", "llama2-7b", batch=2, seq=8, heads_q=4, heads_k=2)
+
+
+def test_case_ids_are_unique_and_profiles_cover_every_phase() -> None:
+    for cases in (QUICK, FULL):
+        assert len({c.id for c in cases}) == len(cases)
+        assert all(c.shape.spec_name in PRESETS for c in cases)
+    assert {c.shape.phase for c in FULL} == {"decode", "prefill", "long", "vision", "gqa"}
+    assert {c.shape.phase for c in QUICK} == {"decode", "prefill", "vision", "gqa"}
+    for cases in (QUICK, FULL):  # every direction and mode, a low-precision dtype, a length series
+        assert {c.direction for c in cases} == {"forward", "forward+backward"}
+        assert {c.mode for c in cases} == {"q", "qk"} and "bfloat16" in {c.dtype for c in cases}
+        assert len({c.shape.seq for c in cases if c.shape.phase == "prefill"}) >= 2
+    with pytest.raises(ValueError, match="profile='slow' is invalid"):
+        profile_cases("slow")
+
+
+def test_bytes_that_must_move() -> None:
+    decode = BenchCase(SHAPES["decode-b32"], "float32")
+    x = 32 * 1 * 32 * 128 * 4
+    assert decode.tensor_bytes() == x and decode.bytes_moved() == 2 * x + 32 * 8  # x in, out, int64 positions
+    qk = BenchCase(SHAPES["gqa-llama3-2048"], "bfloat16", mode="qk")
+    q, k = 2048 * 32 * 128 * 2, 2048 * 8 * 128 * 2
+    assert qk.tensor_bytes() == q + k and qk.bytes_moved() == 2 * (q + k) + 2048 * 8
+    backward = BenchCase(SHAPES["vision-sam2-32x32"], "float32", "forward+backward")
+    x = 4 * 1024 * 256 * 4
+    assert backward.bytes_moved() == 2 * (2 * x + 4 * 1024 * 2 * 8)  # twice, positions (x, y) both times
+
+
+def test_positions_model_the_phase() -> None:
+    decode = SHAPES["decode-b64"].positions(seed=1)
+    assert decode.shape == (64, 1) and len(set(decode[:, 0])) > 32  # a KV offset per row
+    assert decode.min() >= 4096 // 8 and decode.max() < 4096
+    grid = SHAPES["vision-sam2-64x64"].positions(seed=1)
+    assert grid.shape == (4, 4096, 2) and grid.max() == 63 and tuple(grid[0, 65]) == (1, 1)
+    prefill = SHAPES["prefill-512"].positions(seed=1)
+    assert np.array_equal(prefill[0], np.arange(512))
+
+
+def test_stats_are_per_call() -> None:
+    stats = stats_of([4.0, 2.0, 6.0, 8.0], iterations=2)
+    assert stats["median"] == 2.5 and stats["min"] == 1.0 and stats["max"] == 4.0 and stats["rounds"] == 4
+    assert stats["iqr"] == pytest.approx(stats["q3"] - stats["q1"]) and stats["iterations"] == 2
+
+
+def test_targets_include_every_registered_implementation_and_the_noops() -> None:
+    names = [t.name for t in bench_targets(None)]
+    assert {"numpy", "torch-eager", "hf-llama", "noop-numpy", "noop-torch", "noop-jax", "noop-tensorflow"} <= set(names)
+    assert [kind(t) for t in bench_targets(["torch-eager", "hf-llama", "noop-torch"])] == \
+        ["first-party", "third-party", "noop"]
+    assert [t.name for t in bench_targets(["noop"])] == ["noop-numpy", "noop-torch", "noop-jax", "noop-tensorflow"]
+
+
+def timed(name: str, case: BenchCase) -> Timed:
+    target = bench_targets([name])[0]
+    if target.missing:
+        need(target.missing)
+    subject = target.load()
+    assert skip_reason(subject, case, target.record) is None
+    return Timed(subject, case, SETTINGS["quick"])
+
+
+def check_floor(name: str) -> None:
+    t = timed(name, BenchCase(TINY, "float32"))
+    rounds, iterations = t.plan(t.warm_up())
+    assert t.first_call_s is not None and rounds >= 3 and iterations >= 1
+    copy = t.time_copy()
+    assert copy["median"] > 0 and copy["rounds"] >= 3
+
+
+def check_directions(name: str) -> None:
+    """Forward q+k, forward+backward q and q+k run; a gradient keeps the cotangent's norm (the
+    gradient of a rotation is the inverse rotation)."""
+    for direction, mode in (("forward", "qk"), ("forward+backward", "q"), ("forward+backward", "qk")):
+        t = timed(name, BenchCase(TINY, "float32", direction, mode))
+        outs = t.call()
+        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        assert [tuple(o.shape) for o in outs] == [(2, 8, 4, 128), (2, 8, 2, 128)][: 2 if mode == "qk" else 1]
+        if direction == "forward+backward":
+            as_numpy = (lambda a: a.double().numpy()) if name.startswith("torch") else np.asarray
+            grad, cot = as_numpy(outs[0]), as_numpy(t._cotangents[0])
+            assert np.linalg.norm(grad) == pytest.approx(np.linalg.norm(cot), rel=1e-4)
+
+
+def isolated(call: str) -> None:
+    """Run ``call`` (from this module) in a fresh interpreter: TensorFlow registers LLVM options
+    that Triton registers again, so a process that has imported TensorFlow cannot import Triton
+    (which the conformance tests later in this session do)."""
+    proc = subprocess.run([sys.executable, "-c", f"import test_bench; test_bench.{call}"], cwd=Path(__file__).parent,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).parent)]),
+                               "TF_CPP_MIN_LOG_LEVEL": "3"},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name", ["noop-numpy", "noop-torch", "noop-jax"])
+def test_noop_times_the_floor(name: str) -> None:
+    check_floor(name)
+
+
+@pytest.mark.parametrize("name", ["torch-eager", "jax-jit"])
+def test_every_direction_and_mode_runs(name: str) -> None:
+    check_directions(name)
+
+
+def test_tensorflow_floor_directions_and_modes_in_their_own_process() -> None:
+    if importlib.util.find_spec("tensorflow") is None:  # not need(): that would import it here
+        need("tensorflow")
+    isolated("check_floor('noop-tensorflow'); test_bench.check_directions('tensorflow-xla')")
+
+
+def test_skip_reasons() -> None:
+    numpy_target = resolve(["numpy"])[0]
+    subject = numpy_target.load()
+    assert "numpy has no autodiff" in skip_reason(subject, BenchCase(TINY, "float32", "forward+backward"))
+    onnx = resolve(["onnx-reference"])[0]
+    if not onnx.missing:
+        assert "has no rope_qk" in skip_reason(onnx.load(), BenchCase(TINY, "float32", mode="qk"), onnx.record)
+    on_cpu = Subject("triton", NoopRope("torch"))  # not loaded here: see isolated()
+    assert "Triton interpreter" in skip_reason(on_cpu, BenchCase(TINY, "float32"), resolve(["triton"])[0].record)
+
+
+def test_peak_memory_counts_the_output() -> None:
+    need("torch")
+    case = BenchCase(SHAPES["prefill-512"], "float32")
+    for name, method in (("torch-eager", "torch.profiler"), ("numpy", "tracemalloc")):
+        peak, how = timed(name, case).peak_memory()
+        assert how.startswith(method) and peak >= case.tensor_bytes(), (name, peak, how)
+
+
+def test_cuda_timing_is_only_taken_on_a_cuda_device() -> None:
+    """The CUDA-event and CUDA-graph paths exist; without a GPU they are not taken (and cannot
+    run here: no CUDA device on CI)."""
+    from benchmarks import cuda
+
+    assert callable(cuda.event_times) and callable(cuda.graph_times) and cuda.GRAPH_CALLS > 1
+    assert timed("noop-torch", BenchCase(TINY, "float32")).cuda_timings(3) == []
