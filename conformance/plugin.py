@@ -366,23 +366,26 @@ class Crashes:
         self.last_end = time.monotonic()
         self.offset = os.path.getsize(path) if path and os.path.exists(path) else 0
 
-    def case(self, config: pytest.Config, nodeid: str) -> dict[str, Any]:
-        """The record of the case ``nodeid`` (a crashed worker leaves only the node id)."""
+    def case(self, config: pytest.Config, nodeid: str) -> dict[str, Any] | None:
+        """The record of the case ``nodeid`` (a crashed worker leaves only the node id); None if
+        it is not a conformance case."""
         if self.index is None:
             items = plan(selected_profile(config))
             self.index = {}
             for target in selected_targets(config):
                 self.index[target.name] = (target.name, None)
                 self.index.update({f"{target.name}/{p.id}": (target.name, p) for p in items})
-        param = nodeid[nodeid.find("[") + 1: -1] if nodeid.endswith("]") else nodeid
-        name, planned = self.index.get(param, (param.split("/", 1)[0], None))
-        return case_record(name, planned) if param in self.index else {"implementation": name, "id": param}
+        param = nodeid[nodeid.find("[") + 1: -1] if nodeid.endswith("]") else None
+        return case_record(*self.index[param]) if param in self.index else None
 
-    def record(self, config: pytest.Config, nodeid: str, worker: Any) -> dict[str, Any]:
+    def record(self, config: pytest.Config, nodeid: str, worker: Any) -> dict[str, Any] | None:
+        """The ``crashed`` or ``timed out`` record of the case ``nodeid`` whose worker died."""
+        rec = self.case(config, nodeid)
+        if rec is None:
+            return None
         stderr = _read_from(config.getoption("rope_stderr"), self.offset)
         status = _exit_status(worker)
         died = describe_exit(status)
-        rec = self.case(config, nodeid)
         name, case_id = rec["implementation"], rec.get("id")
         if re.search(r"^Timeout \([0-9:.]+\)!", stderr, re.MULTILINE):  # --rope-hard-timeout's faulthandler
             rec["problem"] = "timed out"
@@ -412,8 +415,9 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
     ``timed out``) record. xdist then starts a new worker that goes on with the next case."""
     rec = _CRASHES.record(_CONFIG, crashitem, getattr(report, "node", None))
     _CRASHES.case_ended(_CONFIG)
-    report.longrepr = rec["reason"]
-    report.user_properties = [(RECORD, rec)]
+    if rec is not None:  # another project's test: xdist's own report stands
+        report.longrepr = rec["reason"]
+        report.user_properties = [(RECORD, rec)]
 
 
 def _exit_status(worker: Any) -> int | None:

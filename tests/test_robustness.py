@@ -70,6 +70,15 @@ def test_crashing_plugins_are_reported_and_every_other_case_and_target_still_run
     assert reports["numpy"]["verdict"] == "conformant" and reports["numpy"]["summary"]["passed"] == 3
 
 
+def test_a_crash_in_another_projects_tests_keeps_xdists_own_report(tmp_path: Path) -> None:
+    """The plugin is active wherever rope-suite is installed: it must leave other crashes alone."""
+    (tmp_path / "test_other.py").write_text("import os\n\ndef test_crash():\n    os.abort()\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "test_other.py"],
+                          capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=120)
+    assert proc.returncode == 1 and "crashed while running 'test_other.py::test_crash'" in proc.stdout, proc.stdout
+    assert "rope-suite" not in proc.stdout
+
+
 # --- hangs ---------------------------------------------------------------------------------------------
 
 def test_hanging_cases_time_out_with_their_case_id_and_the_run_goes_on(tmp_path: Path) -> None:
