@@ -199,7 +199,7 @@ def tail_passthrough(subject: Subject, case: Case) -> Outcome:
 
 
 def output_contract(subject: Subject, case: Case) -> Outcome:
-    """Same shape and dtype (checked on every call), finite, inputs untouched, deterministic."""
+    """Same shape and dtype, finite (all three checked on every call), inputs untouched, deterministic."""
     x, pos = case.inputs()
     spec, fw = case.spec, subject.framework
     xn, pn = subject.native(x, case.dtype), subject.native(pos, case.pos_dtype)
@@ -207,10 +207,6 @@ def output_contract(subject: Subject, case: Case) -> Outcome:
     first = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
     second = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
     problems = []
-    if not np.all(np.isfinite(first)):
-        bad = np.argwhere(~np.isfinite(first))[0]
-        problems.append(f"non-finite output: {int((~np.isfinite(first)).sum())} elements, first at "
-                        f"x{list(bad)} = {first[tuple(bad)]}")
     x_after = subject.check_output(xn, xn, case.dtype, "input")
     if not np.array_equal(x_after, x_before, equal_nan=True):
         where = np.argwhere(x_after != x_before)[0]
@@ -275,7 +271,7 @@ HORIZON_POSITIONS = np.array([0] + [(1 << k) + 1 for k in range(31)], dtype=np.i
 def precision_horizon(subject: Subject, case: Case) -> Outcome:
     """The largest position 2^k + 1 at which max|rope - exact| / max|x| stays under HORIZON_THRESHOLD
     (and at every smaller probe), up to the implementation's max_position. Reported,
-    not judged; non-finite output still fails."""
+    not judged; non-finite output still fails (the output contract, checked on every call)."""
     spec = case.spec
     limit = subject.max_position
     positions = HORIZON_POSITIONS if limit is None else HORIZON_POSITIONS[HORIZON_POSITIONS <= limit]
@@ -286,10 +282,6 @@ def precision_horizon(subject: Subject, case: Case) -> Outcome:
     if spec.n_axes > 1:
         pos = np.repeat(pos[..., None], spec.n_axes, axis=-1)
     got = subject.rope(x, pos, spec, case.dtype, case.pos_dtype)
-    if not np.all(np.isfinite(got)):
-        row = int(np.argwhere(~np.isfinite(got))[0][0])
-        raise CheckFailed(f"precision horizon: {subject.name} returns non-finite values at position "
-                          f"{int(positions[row])} ({case.dtype}, spec {case.spec_name})")
     err = np.max(np.abs(got - reference.apply(x, pos, spec)).reshape(n, -1), axis=1) / np.max(np.abs(x))
     within = np.cumprod(err < HORIZON_THRESHOLD).astype(bool)
     horizon = int(positions[within][-1]) if within.any() else -1

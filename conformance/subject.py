@@ -114,7 +114,8 @@ class Subject:
         except Exception as err:
             kind = OutOfMemory if _is_out_of_memory(err) else ImplementationError
             first_line = (str(err).strip().splitlines() or [""])[0]
-            raise kind(f"{self.name}: {what} raised {type(err).__name__}: {first_line}".rstrip(": ")) from err
+            detail = f": {first_line}" if first_line else ""
+            raise kind(f"{self.name}: {what} raised {type(err).__name__}{detail}") from err
 
     def native(self, array: np.ndarray, dtype: str) -> Any:
         return frameworks.to_native(self.framework, array, dtype, self.device)
