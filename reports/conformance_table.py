@@ -19,6 +19,7 @@ from typing import Any
 FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", "linear", "ntk", "dynamic", "yarn", "llama3",
                              "longrope", "m-rope", "2d-axial", "float64", "float16", "bfloat16", "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
+FAILING = ("failed", "crashed", "timed out")  # statuses that make a cell non-conformant
 
 
 def features_of(case: dict[str, Any]) -> list[str]:
@@ -68,7 +69,7 @@ def cells(report: dict[str, Any]) -> dict[str, Cell]:
     out = {}
     for feature in FEATURES:
         cases = by_feature.get(feature, [])
-        failed = [c for c in cases if c["status"] == "failed"]
+        failed = [c for c in cases if c["status"] in FAILING]
         ran = [c for c in cases if c["status"] != "skipped"]
         if failed:
             first = failed[0]

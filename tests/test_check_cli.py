@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,10 @@ def readme_plugin() -> str:
 
 
 def rope_suite(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The CLI of this checkout (not whatever copy is installed), run from ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
+                          cwd=cwd, env=env, timeout=900)
 
 
 def test_plugin_from_the_readme_in_a_fresh_directory_is_conformant(tmp_path: Path) -> None:

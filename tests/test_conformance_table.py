@@ -41,6 +41,14 @@ def test_cells_distinguish_conformant_failing_and_unsupported() -> None:
     assert markdown_table([report]).count("\n") == 2
 
 
+@pytest.mark.parametrize("status", ["crashed", "timed out"])
+def test_crashed_and_timed_out_cases_are_not_conformant(status: str) -> None:
+    report = {"target": "x", "verdict": "non-conformant", "summary": {"passed": 0, "failed": 1, "skipped": 0},
+              "checks": [{"spec": LLAMA3, "dtype": "float32", "check": "agreement", "status": status,
+                          "reason": "rope() was killed by SIGSEGV (signal 11)"}]}
+    assert cells(report)["llama3"].status == "non-conformant"
+
+
 def test_reports_that_are_not_check_reports_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"target": "x"}))
