@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from .plan import plan
-from .plugin import FAILING, condense_stderr, describe_exit, read_records
+from .crashes import condense_stderr, describe_exit
+from .plugin import FAILING, read_records
 from .targets import resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2

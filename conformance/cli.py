@@ -160,7 +160,7 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
         print("rope-suite: error: --resume continues the run of --json FILE: name that FILE", file=sys.stderr)
         return 2
     if args.memory_budget:
-        from .plugin import parse_bytes
+        from .budget import parse_bytes
         parse_bytes(args.memory_budget)  # a ValueError is a usage error (exit 2)
         pytest_args += ["--memory-budget", args.memory_budget]
     if args.case_timeout is not None and args.case_timeout < 0:

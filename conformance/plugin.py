@@ -23,7 +23,6 @@ import faulthandler
 import json
 import os
 import re
-import signal
 import sys
 import time
 from collections import Counter, defaultdict
@@ -32,6 +31,8 @@ from typing import Any
 
 import pytest
 
+from .budget import DEFAULT_BUDGET, parse_bytes
+from .crashes import condense_stderr, describe_exit, exit_status, read_from
 from .plan import PROFILES, Planned, plan
 from .subject import LoadError, Subject
 from .targets import Target, resolve
@@ -68,36 +69,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # --- memory budget ---------------------------------------------------------------------------------
-
-DEFAULT_BUDGET = "50%"
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
-          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
-
-
-def machine_memory() -> int:
-    """Physical memory of this machine in bytes (os.sysconf; 16 GiB where it cannot say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return 16 << 30
-
-
-def parse_bytes(text: str) -> int:
-    """``"123456"``, ``"512MiB"``, ``"4GB"`` or ``"25%"`` (of this machine's memory) in bytes."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*(%|[a-z]*)\s*", text.lower())
-    if not match or (match[2] != "%" and match[2] not in _UNITS):
-        raise ValueError(f"memory budget {text!r} is invalid: give bytes, a size like 512MiB or 4GB, or a percentage")
-    number = float(match[1])
-    return int(number / 100 * machine_memory()) if match[2] == "%" else int(number * _UNITS[match[2]])
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
 
 def memory_budget(config: pytest.Config) -> int:
     text = config.getoption("memory_budget") or os.environ.get("ROPE_SUITE_MEMORY_BUDGET") or DEFAULT_BUDGET
@@ -383,8 +354,8 @@ class Crashes:
         rec = self.case(config, nodeid)
         if rec is None:
             return None
-        stderr = _read_from(config.getoption("rope_stderr"), self.offset)
-        status = _exit_status(worker)
+        stderr = read_from(config.getoption("rope_stderr"), self.offset)
+        status = exit_status(worker)
         died = describe_exit(status)
         name, case_id = rec["implementation"], rec.get("id")
         if re.search(r"^Timeout \([0-9:.]+\)!", stderr, re.MULTILINE):  # --rope-hard-timeout's faulthandler
@@ -418,69 +389,6 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
     if rec is not None:  # another project's test: xdist's own report stands
         report.longrepr = rec["reason"]
         report.user_properties = [(RECORD, rec)]
-
-
-def _exit_status(worker: Any) -> int | None:
-    """The dead worker's exit status (negative: the signal), from execnet's Popen if it has one."""
-    popen = getattr(getattr(getattr(worker, "gateway", None), "_io", None), "popen", None)
-    try:
-        return popen.wait(timeout=10) if popen is not None else None
-    except Exception:
-        return None
-
-
-def describe_exit(status: int | None) -> str:
-    """'was killed by SIGSEGV (signal 11)', 'exited with code 3', or 'died' when unknown."""
-    if status is None:
-        return "died"
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = "signal"
-        return f"was killed by {name} (signal {-status})"
-    return f"exited with code {status}"
-
-
-def _read_from(path: str | None, offset: int) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-_NOISE = re.compile(r'File ".*[/\\](_pytest|pytest|pluggy|xdist|execnet)[/\\]|File "<(string|frozen [a-z]+)>"|^Extension modules:'
-                    r'|PytestBenchmarkWarning|warner\(')
-
-
-def condense_stderr(text: str, lines: int = 15) -> str:
-    """The tail of a crashed case's stderr, less the test runner's own frames, and less the stacks
-    of threads (in a faulthandler dump) left with none of anyone else's (xdist's receiver)."""
-    kept: list[str] = []
-    block: list[str] = []  # a thread's header and its frames
-
-    def close() -> None:
-        if len(block) > 1:
-            kept.extend(block)
-        block.clear()
-
-    for line in text.splitlines():
-        if not line.strip() or _NOISE.search(line):
-            continue
-        if line.startswith(("Thread 0x", "Current thread 0x")):
-            close()
-            block.append(line.rstrip())
-        elif block and line.startswith("  "):
-            block.append(line.rstrip())
-        else:
-            close()
-            kept.append(line.rstrip())
-    close()
-    return "\n".join(kept[-lines:])
 
 
 _CONFIG: pytest.Config | None = None

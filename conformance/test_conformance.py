@@ -17,10 +17,9 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
 from conformance import accuracy, reference
-from conformance.cases import Case
 from conformance.checks import CHECKS, CheckFailed, applicable, estimated_bytes, largest_position
 from conformance.plan import Planned
-from conformance.plugin import format_bytes
+from conformance.budget import format_bytes
 from conformance.strategies import position_shape, specs
 from conformance.spec import RopeSpec
 from conformance.subject import ContractViolation, ImplementationError, OutOfMemory, Subject

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.plugin import condense_stderr, format_bytes, machine_memory, parse_bytes
+from conformance.budget import format_bytes, machine_memory, parse_bytes
+from conformance.crashes import condense_stderr
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "tests" / "plugins"
