@@ -68,7 +68,8 @@ class BenchSession:
         if self.jsonl and not (Path(self.jsonl).is_file() and Path(self.jsonl).stat().st_size):
             run = {"run_id": self.run_id, "machine_id": self.machine_id, "profile": self.profile,
                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   "command": "pytest benchmarks"}
+                   "command": "pytest benchmarks",
+                   "allocator": "steady (MALLOC_MMAP_MAX_=0)" if os.environ.get("MALLOC_MMAP_MAX_") == "0" else "system"}
             self.append({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
 
     def subject(self, target: Target) -> Subject:

@@ -32,6 +32,12 @@ from .targets import bench_targets, kind
 from .timing import interpreted
 
 TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
+# glibc malloc settings that keep freed memory in the process (no mmap, no trimming): every
+# allocation after the warm-up reuses pages already mapped, so neither the operation nor the
+# copy pays first-touch page faults. Without them (the default, "system") an out-of-place
+# operation on large tensors is timed with the kernel mapping and zeroing its fresh output.
+STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
+                                    "MALLOC_TOP_PAD_": str(1 << 28)}
 
 
 @dataclass
@@ -82,7 +88,8 @@ def pytest_command(target: str, profile: str, stream: Path, run: dict[str, Any],
     return command + pytest_args
 
 
-def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_args: list[str]) -> int:
+def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_args: list[str],
+              steady_allocator: bool = False) -> int:
     """Time every target; write ``results`` (and ``results`` with .jsonl beside it, and the
     pytest-benchmark files in ``<results stem>.pytest-benchmark/``); return the exit code:
     0 when every first-party and no-op case ran or was skipped with a reason, else 1."""
@@ -95,12 +102,16 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     machine = fingerprint()
     run = {"run_id": uuid.uuid4().hex[:12], "machine_id": machine["machine_id"], "profile": profile,
            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"}
+           "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"
+                      + (" --steady-allocator" if steady_allocator else ""),
+           "allocator": ("steady: " + " ".join(f"{k}={v}" for k, v in STEADY_ALLOCATOR.items())
+                         if steady_allocator else "system")}
     stream = Stream(results.with_suffix(".jsonl"))
     stream.start({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
     pb_dir = results.parent / f"{results.stem}.pytest-benchmark"
     pb_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+           **(STEADY_ALLOCATOR if steady_allocator else {})}
     cuda = cuda_available()
     converted: dict[str, list[dict[str, Any]]] = {}
     failures: list[str] = []

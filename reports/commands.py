@@ -23,7 +23,8 @@ def cmd_bench(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from benchmarks.runner import run_bench
 
     profile = "quick" if args.quick else args.profile
-    return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args)
+    return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args,
+                     steady_allocator=args.steady_allocator)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -68,6 +69,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=("quick", "full"), default="full")
     p.add_argument("--results", default=str(BENCH_RESULTS), metavar="FILE",
                    help=f"results document to write (default {BENCH_RESULTS})")
+    p.add_argument("--steady-allocator", action="store_true",
+                   help="keep freed memory in each process (glibc MALLOC_MMAP_MAX_=0 ...): time the operation "
+                        "and the copy without first-touch page faults")
     p.set_defaults(func=cmd_bench, passthrough=True)
     p = sub.add_parser("report", help="HTML + Markdown report from results files and check --json reports")
     p.add_argument("results", nargs="+", metavar="RESULTS",

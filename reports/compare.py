@@ -8,8 +8,6 @@ in NEW. Several runs of one case in a file: the fastest counts. Exit 1 when anyt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from .results import Inputs
 
 Key = tuple[str, str, str]
@@ -79,7 +77,3 @@ def report_lines(result: tuple[list[Change], list[Change], list[str]], threshold
     lines.append(f"{len(improvements)} improvement(s) beyond {threshold * 100:.0f}%" + (":" if improvements else ""))
     lines += ["  " + format_change(c) for c in improvements]
     return lines
-
-
-def summary(result: Any) -> int:
-    return 1 if result[0] else 0

@@ -66,3 +66,15 @@ def num(v: float | None, fmt: str = "{:.2f}") -> str:
 def machine_name(machine: dict[str, Any]) -> str:
     gpu = f", {machine['gpus'][0]}" if machine.get("gpus") else ""
     return f"{machine.get('cpu_model')} x{machine.get('cpu_cores')}{gpu} [{machine.get('machine_id')}]"
+
+
+def run_label(run: dict[str, Any], machines: dict[str, Any]) -> str:
+    """``CPU xN [machine], run RUN (profile, allocator)``: what a row of a report is measured on."""
+    machine = machines.get(run["machine_id"], {"machine_id": run["machine_id"]})
+    allocator = run.get("allocator") or "system"
+    return f"{machine_name(machine)}, run {run['run_id']} ({run['profile']}, {allocator.split(':')[0]} allocator)"
+
+
+def runs(inputs: Any) -> list[tuple[str, str]]:
+    """(run_id, label) of every run among the inputs, in input order."""
+    return [(r["run_id"], run_label(r, inputs.machines)) for r in inputs.runs]

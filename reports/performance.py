@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from . import plots
-from .model import DTYPES, Cell, Figure, Section, Table, machine_name, ms, num, ok_rows, pct
+from .model import DTYPES, Cell, Figure, Section, Table, ms, num, ok_rows, pct, runs
 from .results import Inputs
 
 SERIES_PHASES = ("prefill", "long")  # batch-1 prompts of growing length
@@ -21,8 +21,8 @@ def throughput(inputs: Inputs) -> Section:
     s = Section("throughput", "Throughput versus sequence length")
     s.intro.append("Prefill and long-context shapes (Llama 2 7B heads, batch 1); GB/s = bytes that must move / "
                    "median time; dashed: each framework's out-of-place copy of the same tensors.")
-    for mid, machine in inputs.machines.items():
-        rows = [r for r in ok_rows(inputs.rows, machine_id=mid) if r["phase"] in SERIES_PHASES and r["kind"] != "noop"]
+    for run_id, label in runs(inputs):
+        rows = [r for r in ok_rows(inputs.rows, run_id=run_id) if r["phase"] in SERIES_PHASES and r["kind"] != "noop"]
         groups = sorted({(r["timing"], r["dtype"], r["direction"], r["mode"]) for r in rows},
                         key=lambda g: (g[0], DTYPES.index(g[1]), g[2], g[3]))
         for timing, dtype, direction, mode in groups:
@@ -30,9 +30,9 @@ def throughput(inputs: Inputs) -> Section:
                     (timing, dtype, direction, mode)]
             if len({r["seq"] for r in here}) < 2:
                 continue
-            title = f"{dtype} {direction} ({mode}), {timing} timing\n{machine_name(machine)}"
-            s.blocks.append((f"{dtype}, {direction}, {mode}, {timing}",
-                             Figure(_slug("throughput", mid, timing, dtype, direction, mode),
+            title = f"{dtype} {direction} ({mode}), {timing} timing\n{label}"
+            s.blocks.append((f"{dtype}, {direction}, {mode}, {timing}: {label}",
+                             Figure(_slug("throughput", run_id, timing, dtype, direction, mode),
                                     f"throughput versus sequence length, {dtype} {direction} {mode}",
                                     plots.throughput_vs_length(here, title))))
     if not s.blocks:
@@ -56,14 +56,14 @@ def roofline(inputs: Inputs) -> Section:
     s = Section("roofline", "Fraction of the copy roofline")
     s.intro.append("Each implementation's achieved GB/s over its own framework's out-of-place copy of the same "
                    "tensors, measured in the same process; one chart per phase (its largest float32 case).")
-    for mid, machine in inputs.machines.items():
-        rows = [r for r in ok_rows(inputs.rows, machine_id=mid) if r["kind"] != "noop"]
+    for run_id, label in runs(inputs):
+        rows = [r for r in ok_rows(inputs.rows, run_id=run_id) if r["kind"] != "noop"]
         for timing in sorted({r["timing"] for r in rows}):
             timed = [r for r in rows if r["timing"] == timing]
             for case in representative_cases(timed):
                 here = [r for r in timed if r["case"] == case]
-                title = f"{case} ({timing} timing)\n{machine_name(machine)}"
-                s.blocks.append((f"{case}, {timing}", Figure(_slug("roofline", mid, timing, case),
+                title = f"{case} ({timing} timing)\n{label}"
+                s.blocks.append((f"{case}, {timing}: {label}", Figure(_slug("roofline", run_id, timing, case),
                                                              f"fraction of copy bandwidth, {case}",
                                                              plots.roofline_bars(here, title))))
     if not s.blocks:
@@ -81,12 +81,12 @@ def compile_times(inputs: Inputs) -> Section:
                     key=lambda c: (DTYPES.index(c[0]), c[1], c[2]))
     worst: dict[tuple[str, str], dict[tuple, float]] = defaultdict(dict)
     for r in rows:
-        key = (r["machine_id"], r["implementation"])
+        key = (r["run_id"], r["implementation"])
         combo = (r["dtype"], r["direction"], r["mode"])
         worst[key][combo] = max(worst[key].get(combo, 0.0), r["compile_s"] or 0.0)
-    table = Table(["machine", "implementation", *(" ".join(c) for c in combos)], [])
-    for (mid, impl), values in sorted(worst.items()):
-        table.rows.append([Cell(mid), Cell(impl), *(Cell(num(values.get(c), "{:.3f} s"), "num") for c in combos)])
+    table = Table(["run", "implementation", *(" ".join(c) for c in combos)], [])
+    for (run_id, impl), values in sorted(worst.items()):
+        table.rows.append([Cell(run_id), Cell(impl), *(Cell(num(values.get(c), "{:.3f} s"), "num") for c in combos)])
     s.blocks.append(("", table))
     return s
 
@@ -96,14 +96,14 @@ def cases(inputs: Inputs) -> Section:
     s.intro.append("Median and interquartile range per call; GB/s of the bytes that must move; fraction of the same "
                    "framework's copy and of the machine's fastest copy; speedup over torch-eager on the same case; "
                    "peak bytes the framework allocated during one call (output included).")
-    columns = ["machine", "case", "implementation", "timing", "median", "IQR", "GB/s", "of copy", "of machine copy",
+    columns = ["run", "case", "implementation", "timing", "median", "IQR", "GB/s", "of copy", "of machine copy",
                "vs torch-eager", "peak MiB", "compile s"]
     table = Table(columns, [])
     order = {p: i for i, p in enumerate(("decode", "prefill", "long", "vision", "gqa"))}
-    for r in sorted(ok_rows(inputs.rows), key=lambda r: (r["machine_id"], order.get(r["phase"], 9), r["seq"],
+    for r in sorted(ok_rows(inputs.rows), key=lambda r: (r["run_id"], order.get(r["phase"], 9), r["seq"],
                                                           r["case"], r["timing"], r["median_s"])):
         peak = r.get("peak_memory_bytes")
-        table.rows.append([Cell(r["machine_id"]), Cell(r["case"]), Cell(r["implementation"]), Cell(r["timing"]),
+        table.rows.append([Cell(r["run_id"]), Cell(r["case"]), Cell(r["implementation"]), Cell(r["timing"]),
                            Cell(ms(r["median_s"]), "num"), Cell(ms(r.get("iqr_s")), "num"),
                            Cell(num(r["gbps"]), "num"), Cell(pct(r["fraction_of_copy"]), "num"),
                            Cell(pct(r.get("fraction_of_machine_copy")), "num"),
@@ -142,8 +142,8 @@ def machines(inputs: Inputs) -> Section:
                            Cell(", ".join(m.get("gpus") or []) or "none"), Cell(str(m.get("gpu_driver") or "–")),
                            Cell(str(m.get("os", "–"))), Cell(commit), Cell(versions)])
     s.blocks.append(("", table))
-    runs = Table(["run", "machine", "created", "profile", "command"],
-                 [[Cell(r["run_id"]), Cell(r["machine_id"]), Cell(r["created"]), Cell(r["profile"]),
-                   Cell(r.get("command") or "")] for r in inputs.runs])
-    s.blocks.append(("Runs", runs))
+    table = Table(["run", "machine", "created", "profile", "allocator", "command"],
+                  [[Cell(r["run_id"]), Cell(r["machine_id"]), Cell(r["created"]), Cell(r["profile"]),
+                    Cell(r.get("allocator") or "system"), Cell(r.get("command") or "")] for r in inputs.runs])
+    s.blocks.append(("Runs", table))
     return s

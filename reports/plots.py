@@ -42,25 +42,28 @@ def throughput_vs_length(rows: list[dict[str, Any]], title: str) -> bytes:
         if r.get("copy_gbps"):
             copies[r["framework"]][r["seq"]] = max(copies[r["framework"]].get(r["seq"], 0.0), r["copy_gbps"])
     markers = "osD^v<>phX*"
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab20"].colors
     for i, (impl, points) in enumerate(sorted(by_impl.items())):
         if kinds[impl] == "noop":
             continue  # a no-op moves no bytes: its "GB/s" is not a throughput
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker=markers[i % len(markers)],
-                linestyle="-" if kinds[impl] == "first-party" else ":", label=impl)
+                color=colours[i % len(colours)], linestyle="-" if kinds[impl] == "first-party" else ":", label=impl)
     for framework, points in sorted(copies.items()):
         seqs = sorted(points)
         ax.plot(seqs, [points[s] for s in seqs], color="black", linestyle="--", linewidth=1, alpha=0.6)
-        ax.annotate(f"copy ({framework})", (seqs[-1], points[seqs[-1]]), fontsize=7, alpha=0.8,
-                    xytext=(4, 0), textcoords="offset points")
+        ax.annotate(f"copy ({framework})", (seqs[-1], points[seqs[-1]]), fontsize=7, alpha=0.8, ha="right",
+                    xytext=(-2, 3), textcoords="offset points")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("sequence length (tokens, batch 1)")
     ax.set_ylabel("achieved bandwidth (GB/s, bytes that must move / median time)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="best", title="solid: first-party, dotted: third-party; dashed: copy",
-              title_fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title_fontsize=7,
+              title="solid: first-party\ndotted: third-party\ndashed: copy")
     return _png(fig)
 
 
@@ -79,8 +82,9 @@ def roofline_bars(rows: list[dict[str, Any]], title: str) -> bytes:
     ax.axvline(80, color="green", linestyle=":", linewidth=1)
     ax.set_xlabel("fraction of the same framework's out-of-place copy bandwidth (%); dotted: 80% target")
     ax.set_title(title)
-    handles = [__import__("matplotlib.patches", fromlist=["Patch"]).Patch(color=c, label=k)
-               for k, c in KIND_COLOURS.items() if any(r["kind"] == k for r in rows)]
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=k) for k, c in KIND_COLOURS.items() if any(r["kind"] == k for r in rows)]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.set_xlim(0, max([110.0, *[v * 1.25 for v in values]]))
