@@ -34,8 +34,12 @@ from .timing import interpreted
 TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 # glibc malloc settings that keep freed memory in the process (no mmap, no trimming): every
 # allocation after the warm-up reuses pages already mapped, so neither the operation nor the
-# copy pays first-touch page faults. Without them (the default, "system") an out-of-place
-# operation on large tensors is timed with the kernel mapping and zeroing its fresh output.
+# copy pays first-touch page faults. This is the default. With the C library's defaults
+# ("--allocator system") an out-of-place operation on tensors above glibc's mmap threshold is
+# timed with the kernel mapping and zeroing its fresh output: a page fault per 4 KiB caps it
+# near 2-6 GB/s on this project's CI machine whatever the implementation does, and how often
+# a framework's own allocator returns memory decides the figure (a torch copy measured 2 GB/s
+# in one process and 112 GB/s in another).
 STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
                                     "MALLOC_TOP_PAD_": str(1 << 28)}
 
@@ -89,7 +93,7 @@ def pytest_command(target: str, profile: str, stream: Path, run: dict[str, Any],
 
 
 def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_args: list[str],
-              steady_allocator: bool = False) -> int:
+              steady_allocator: bool = True) -> int:
     """Time every target; write ``results`` (and ``results`` with .jsonl beside it, and the
     pytest-benchmark files in ``<results stem>.pytest-benchmark/``); return the exit code:
     0 when every first-party and no-op case ran or was skipped with a reason, else 1."""
@@ -103,7 +107,7 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     run = {"run_id": uuid.uuid4().hex[:12], "machine_id": machine["machine_id"], "profile": profile,
            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"
-                      + (" --steady-allocator" if steady_allocator else ""),
+                      + ("" if steady_allocator else " --allocator system"),
            "allocator": ("steady: " + " ".join(f"{k}={v}" for k, v in STEADY_ALLOCATOR.items())
                          if steady_allocator else "system")}
     stream = Stream(results.with_suffix(".jsonl"))

@@ -24,7 +24,7 @@ def cmd_bench(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
     profile = "quick" if args.quick else args.profile
     return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args,
-                     steady_allocator=args.steady_allocator)
+                     steady_allocator=args.allocator == "steady")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -69,9 +69,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=("quick", "full"), default="full")
     p.add_argument("--results", default=str(BENCH_RESULTS), metavar="FILE",
                    help=f"results document to write (default {BENCH_RESULTS})")
-    p.add_argument("--steady-allocator", action="store_true",
-                   help="keep freed memory in each process (glibc MALLOC_MMAP_MAX_=0 ...): time the operation "
-                        "and the copy without first-touch page faults")
+    p.add_argument("--allocator", choices=("steady", "system"), default="steady",
+                   help="steady (default): each process keeps the memory it frees (glibc MALLOC_MMAP_MAX_=0 ...), "
+                        "so the operation and the copy are timed without first-touch page faults on their outputs; "
+                        "system: the C library's defaults")
     p.set_defaults(func=cmd_bench, passthrough=True)
     p = sub.add_parser("report", help="HTML + Markdown report from results files and check --json reports")
     p.add_argument("results", nargs="+", metavar="RESULTS",

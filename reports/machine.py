@@ -39,6 +39,23 @@ def memory_bytes() -> int | None:
     return None
 
 
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest CPU cache (sysfs), or None where it cannot be read. A case whose
+    bytes fit in it is timed against cache bandwidth, not memory bandwidth."""
+    sizes = []
+    for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        if text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+        elif text.isdigit():
+            sizes.append(int(text))
+    return max(sizes, default=None)
+
+
 def available_memory_bytes() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -98,6 +115,7 @@ def fingerprint() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_bytes": memory_bytes(),
+        "llc_bytes": last_level_cache_bytes(),
         "os": f"{platform.system()} {platform.release()}",
         "gpus": names,
         "gpu_driver": driver,

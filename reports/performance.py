@@ -131,7 +131,8 @@ def problems(inputs: Inputs) -> Section:
 
 def machines(inputs: Inputs) -> Section:
     s = Section("machines", "Machines and runs")
-    table = Table(["machine", "CPU", "cores (usable)", "memory", "GPU", "driver", "OS", "suite commit", "versions"], [])
+    table = Table(["machine", "CPU", "cores (usable)", "memory", "last-level cache", "GPU", "driver", "OS",
+                   "suite commit", "versions"], [])
     for mid, m in inputs.machines.items():
         memory = m.get("memory_bytes")
         commit = (m.get("git_commit") or "unknown")[:12] + (" (modified)" if m.get("git_dirty") else "")
@@ -139,6 +140,7 @@ def machines(inputs: Inputs) -> Section:
         table.rows.append([Cell(mid), Cell(str(m.get("cpu_model"))),
                            Cell(f"{m.get('cpu_cores')} ({m.get('cpu_cores_usable')})", "num"),
                            Cell("–" if memory is None else f"{memory / 2**30:.1f} GiB", "num"),
+                           Cell("–" if not m.get("llc_bytes") else f"{m['llc_bytes'] / 2**20:.0f} MiB", "num"),
                            Cell(", ".join(m.get("gpus") or []) or "none"), Cell(str(m.get("gpu_driver") or "–")),
                            Cell(str(m.get("os", "–"))), Cell(commit), Cell(versions)])
     s.blocks.append(("", table))

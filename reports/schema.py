@@ -69,7 +69,8 @@ MACHINE: dict[str, Any] = {
     "properties": {
         "machine_id": {"type": "string"}, "cpu_model": {"type": "string"},
         "cpu_cores": {"type": ["integer", "null"]}, "cpu_cores_usable": {"type": ["integer", "null"]},
-        "memory_bytes": {"type": ["integer", "null"]}, "os": {"type": "string"},
+        "memory_bytes": {"type": ["integer", "null"]}, "llc_bytes": {"type": ["integer", "null"]},
+        "os": {"type": "string"},
         "gpus": {"type": "array", "items": {"type": "string"}}, "gpu_driver": _str,
         "versions": {"type": "object", "additionalProperties": {"type": "string"}},
         "rope_suite_version": _str, "git_commit": _str, "git_dirty": {"type": ["boolean", "null"]},
