@@ -64,6 +64,8 @@ def test_results_are_valid_and_cover_every_target_and_case(quick_run: dict[str, 
     assert {"numpy", "torch-eager", "torch-compile", "noop-numpy", "noop-torch"} <= measured
     machine = doc["machines"][doc["runs"][0]["machine_id"]]
     assert machine["cpu_cores"] and machine["versions"]["numpy"] and "git_commit" in machine
+    assert "llc_bytes" in machine
+    assert doc["runs"][0]["allocator"].startswith("steady: MALLOC_MMAP_MAX_=0"), doc["runs"][0]
     eager = next(r for r in rows if r["implementation"] == "torch-compile" and r["status"] == "ok")
     assert eager["speedup_vs_torch_eager"] and eager["fraction_of_copy"] and eager["first_call_s"] is not None
 

@@ -15,7 +15,7 @@ from benchmarks.cases import SHAPES, BenchCase
 from reports import schema
 from reports.model import Figure
 from reports.render import html_text, markdown_text, write
-from reports.report import build
+from reports.report import build, headline
 from reports.results import (Inputs, ResultsError, derive, document, empty_row, load_inputs, rows_from_benchmark,
                              rows_from_pytest_benchmark, write_atomic)
 
@@ -199,6 +199,23 @@ def test_report_merges_machines_and_conformance_with_every_section(tmp_path: Pat
     for line in figures:
         assert (md_path.parent / line.split("](", 1)[1].rstrip(")")).is_file()
     assert "80% target" in page and "not met" in page  # 2 x copy time is 50% of copy bandwidth
+
+
+def test_headline_judges_the_fastest_first_party_and_says_where_the_bytes_fit(tmp_path: Path) -> None:
+    doc = results_doc(slow=0.45)  # torch-compile: 0.9 x the copy's time, the fastest first-party: met
+    doc["machines"]["m1"]["llc_bytes"] = 32 * 2**20
+    inputs = load_inputs([dump(tmp_path, "a.json", doc)])
+    table = headline(inputs).blocks[0][1]
+    rows = {row[1].text: [c.text for c in row] for row in table.rows}
+    assert set(rows) == {"prefill-512/float32/forward/q", "prefill-2048/float32/forward/q"}
+    small, large = rows["prefill-512/float32/forward/q"], rows["prefill-2048/float32/forward/q"]
+    assert small[2] == "16 MiB (fits in 32 MiB LLC)" and large[2] == "64 MiB (exceeds 32 MiB LLC)"
+    assert small[3] == large[3] == "torch-compile" and small[-1] == large[-1] == "met"
+    del doc["machines"]["m1"]["llc_bytes"]
+    doc["rows"] = [r for r in doc["rows"] if r["implementation"] != "torch-compile"]  # numpy: 3 x copy time
+    table = headline(load_inputs([dump(tmp_path, "b.json", doc)])).blocks[0][1]
+    assert [(row[2].text, row[3].text, row[-1].text) for row in table.rows] == [
+        ("16 MiB", "numpy", "not met"), ("64 MiB", "numpy", "not met")]
 
 
 def test_write_is_atomic(tmp_path: Path) -> None:
