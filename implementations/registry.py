@@ -67,6 +67,8 @@ FIRST_PARTY: tuple[Implementation, ...] = (
                    summary="PyTorch eager"),
     Implementation("torch-compile", "implementations.torch_rope:COMPILED", "torch", requires=("torch",),
                    summary="PyTorch torch.compile"),
+    Implementation("torch-cpp", "implementations.torch_cpp:IMPLEMENTATION", "torch", requires=("torch", "ninja"),
+                   summary="PyTorch, rotation in a C++ CPU kernel (built on first use)"),
     Implementation("jax-jit", "implementations.jax_rope:IMPLEMENTATION", "jax", requires=("jax",),
                    summary="JAX under jax.jit"),
     Implementation("tensorflow-xla", "implementations.tf_rope:IMPLEMENTATION", "tensorflow",
