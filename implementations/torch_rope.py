@@ -14,10 +14,11 @@ The compiled variant compiles the same two functions (``dynamic=True``, ``fullgr
 cos/sin once per token, then the rotation of each tensor, streaming (see
 ``TorchRope._functions`` for why they are two graphs). They take the frequencies, the
 attention factor and the per-pair positions as tensors, so a new spec, scaling, axis layout
-or position never recompiles; tokens (batch x seq) and heads are marked unbacked for the call, so no
-size recompiles either (decode, batch 1 and one head included). What remains is one graph
-per (dtype, convention, partial or full rotary, grad or not) for the rotation, and one per
-(dtype, grad or not) for cos/sin, each a few seconds of inductor time on a CPU.
+or position never recompiles; tokens (batch x seq) and heads are marked unbacked for the
+call, so no size recompiles either (decode, batch 1 and one head included). What remains is
+one graph per (dtype, convention, partial or full rotary, grad or not) for the rotation, and
+one per (compute dtype, one position per token or one per pair) for cos/sin, each a few
+seconds of inductor time on a CPU.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: b
     x[..., r/2:r]), ``[..., r/2, 2]`` for "interleaved", and the two rotated components are
     stacked back along the same axis. For "half" the innermost axis stays r/2 contiguous
     channels, which inductor turns into plain vector loads and stores (a ``cat`` of the halves
-    becomes masked loads: measured about 5% slower on a CPU).
+    becomes masked loads).
     """
     n = cos.shape[-1]
     r = 2 * n
