@@ -2,8 +2,9 @@
 
 For each case: inputs are built and made resident, the first call is timed alone (compile
 time), warm-up calls estimate one call's time, pytest-benchmark times ``rounds`` x
-``iterations`` synchronised calls (``benchmark.pedantic``), then the same framework's copy
-of the same tensors is timed the same way (the roofline), peak memory is read from the
+``iterations`` synchronised calls (``benchmark.pedantic``) and the same framework's copy of
+the same tensors is timed the same way (the roofline: one copy before each round where a
+round is one call, else its own rounds after), peak memory is read from the
 framework's allocator over one more call, and on a CUDA device CUDA-event and CUDA-graph
 figures are added. Everything goes into ``benchmark.extra_info`` (so pytest-benchmark's JSON
 holds it) and, converted to results rows, into the JSON Lines stream at once.
@@ -54,7 +55,9 @@ def test_rope(benchmark, bench, bench_target: str, bench_case: str) -> None:
         except TooSlow as slow:
             bench.append(empty_row(base, "skipped", str(slow)))
             pytest.skip(str(slow))
-        benchmark.pedantic(timed.call, rounds=rounds, iterations=iterations)
+        # A round of one call alternates with one timed copy (the roofline under the same conditions).
+        benchmark.pedantic(timed.call, rounds=rounds, iterations=iterations,
+                           setup=timed.copy_round if iterations == 1 else None)
         peak, method = timed.peak_memory()
         benchmark.extra_info.update({
             "row": base, "bytes_moved": case.bytes_moved(), "tensor_bytes": case.tensor_bytes(),

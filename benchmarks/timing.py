@@ -7,7 +7,10 @@ device sync for TensorFlow and for CUDA tensors) and nothing else: no conversion
 copy, no allocation the operation itself does not make. The first call (tracing, compilation,
 autotuning) is timed on its own and reported as compile time, never mixed into the steady
 state. The roofline is the same framework's out-of-place copy of the same tensors, timed the
-same way in the same process.
+same way in the same process: where a round of the operation is one call, one copy is timed
+before each round (pytest-benchmark's untimed ``setup``), so the operation and its roofline
+alternate and see the same machine (a shared machine's memory bandwidth drifts by tens of
+percent within minutes); where a round is many short calls, the copy's rounds follow.
 
 On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
 with the L2 cache flushed before it (as ``triton.testing.do_bench`` does), and a CUDA-graph
@@ -124,6 +127,7 @@ class Timed:
     case: BenchCase
     settings: Settings
     first_call_s: float | None = None
+    copy_times: list[float] = field(default_factory=list)  # one copy per round of the operation
     _arrays: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -207,8 +211,18 @@ class Timed:
         least = min(3, st.min_rounds) if one_call_s > st.slow_s else st.min_rounds
         return max(least, min(st.max_rounds, rounds)), iterations
 
+    def copy_round(self) -> None:
+        """Time one copy; pytest-benchmark calls this, untimed, before each round of the
+        operation when a round is one call."""
+        start = time.perf_counter()
+        self.copy()
+        self.copy_times.append(time.perf_counter() - start)
+
     def time_copy(self) -> dict[str, float]:
-        """Statistics of the same-framework copy of the inputs, timed like the operation."""
+        """Statistics of the same-framework copy of the inputs: of the copies that alternated
+        with the operation's rounds, or else timed now, like the operation."""
+        if self.copy_times:
+            return stats_of(self.copy_times, 1)
         for _ in range(2):
             self.copy()
         start = time.perf_counter()

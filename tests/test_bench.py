@@ -93,6 +93,16 @@ def check_floor(name: str) -> None:
     assert copy["median"] > 0 and copy["rounds"] >= 3
 
 
+def test_copy_alternating_with_the_rounds_is_the_roofline() -> None:
+    t = timed("noop-numpy", BenchCase(TINY, "float32"))
+    assert t.time_copy()["rounds"] >= 3 and not t.copy_times  # no alternation: the copy's own rounds
+    for _ in range(5):  # what pytest-benchmark's setup does before each one-call round
+        t.copy_round()
+        t.call()
+    copy = t.time_copy()
+    assert copy["rounds"] == 5 and copy["iterations"] == 1 and copy["median"] == sorted(t.copy_times)[2]
+
+
 def check_directions(name: str) -> None:
     """Forward q+k, forward+backward q and q+k run; a gradient keeps the cotangent's norm (the
     gradient of a rotation is the inverse rotation)."""

@@ -79,6 +79,9 @@ def test_pytest_benchmark_json_is_kept_and_converted(quick_run: dict[str, Any]) 
         impl = data["benchmarks"][0]["extra_info"]["row"]["implementation"]
         ok = [r for r in doc["rows"] if r["implementation"] == impl and r["status"] == "ok" and r["timing"] == "wall"]
         assert sorted(r["median_s"] for r in ok) == sorted(b["stats"]["median"] for b in data["benchmarks"])
+        for b in data["benchmarks"]:  # a round of one call alternates with one timed copy
+            if b["stats"]["iterations"] == 1:
+                assert b["extra_info"]["copy"]["rounds"] == b["stats"]["rounds"], b["name"]
 
 
 def test_stream_holds_every_row(quick_run: dict[str, Any]) -> None:
