@@ -3,8 +3,8 @@
 For each case: inputs are built and made resident, the first call is timed alone (compile
 time), warm-up calls estimate one call's time, pytest-benchmark times ``rounds`` x
 ``iterations`` synchronised calls (``benchmark.pedantic``) and the same framework's copy of
-the same tensors is timed the same way (the roofline: one copy before each round where a
-round is one call, else its own rounds after), peak memory is read from the
+the same tensors is timed the same way (the roofline: one copy before each round out of the
+cache, else its own rounds after; ``timing.alternate_copy``), peak memory is read from the
 framework's allocator over one more call, and on a CUDA device CUDA-event and CUDA-graph
 figures are added. Everything goes into ``benchmark.extra_info`` (so pytest-benchmark's JSON
 holds it) and, converted to results rows, into the JSON Lines stream at once.
@@ -17,11 +17,11 @@ import gc
 import pytest
 
 from conformance.subject import LoadError
-from reports.machine import available_memory_bytes
+from reports.machine import available_memory_bytes, last_level_cache_bytes
 from reports.results import empty_row, rows_from_benchmark
 
 from .cases import memory_needed
-from .timing import SETTINGS, Timed, TooSlow, skip_reason
+from .timing import SETTINGS, Timed, TooSlow, alternate_copy, skip_reason
 
 
 def _gib(n: int) -> str:
@@ -55,9 +55,9 @@ def test_rope(benchmark, bench, bench_target: str, bench_case: str) -> None:
         except TooSlow as slow:
             bench.append(empty_row(base, "skipped", str(slow)))
             pytest.skip(str(slow))
-        # A round of one call alternates with one timed copy (the roofline under the same conditions).
+        alternate = alternate_copy(case, iterations, last_level_cache_bytes())
         benchmark.pedantic(timed.call, rounds=rounds, iterations=iterations,
-                           setup=timed.copy_round if iterations == 1 else None)
+                           setup=timed.copy_round if alternate else None)
         peak, method = timed.peak_memory()
         benchmark.extra_info.update({
             "row": base, "bytes_moved": case.bytes_moved(), "tensor_bytes": case.tensor_bytes(),

@@ -7,10 +7,7 @@ device sync for TensorFlow and for CUDA tensors) and nothing else: no conversion
 copy, no allocation the operation itself does not make. The first call (tracing, compilation,
 autotuning) is timed on its own and reported as compile time, never mixed into the steady
 state. The roofline is the same framework's out-of-place copy of the same tensors, timed the
-same way in the same process: where a round of the operation is one call, one copy is timed
-before each round (pytest-benchmark's untimed ``setup``), so the operation and its roofline
-alternate and see the same machine (a shared machine's memory bandwidth drifts by tens of
-percent within minutes); where a round is many short calls, the copy's rounds follow.
+same way in the same process; see :func:`alternate_copy` for when the two alternate.
 
 On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
 with the L2 cache flushed before it (as ``triton.testing.do_bench`` does), and a CUDA-graph
@@ -96,6 +93,21 @@ def copy_function(framework: str, arrays: list[Any]) -> Callable[[], Any]:
         tf = importlib.import_module("tensorflow")
         return lambda: [tf.raw_ops.DeepCopy(x=a) for a in arrays]
     raise ValueError(f"framework={framework!r} is invalid: no copy for it")
+
+
+def alternate_copy(case: BenchCase, iterations: int, llc_bytes: int | None) -> bool:
+    """Whether one copy is timed before each round of the operation (pytest-benchmark's
+    untimed ``setup``) rather than in rounds of its own afterwards.
+
+    Yes when a round is one call and the case's bytes do not fit in the last-level cache (or
+    its size is unknown): both then run at memory bandwidth, which on a shared machine drifts
+    by tens of percent within minutes, and alternating keeps the roofline under the
+    operation's conditions. No when the bytes fit: the operation leaves the cache in its own
+    state (an eager implementation's temporaries evict x), so a copy right after it would be
+    timed cold instead of at the cache bandwidth that is its roofline. No when a round is
+    many short calls: pytest-benchmark only runs ``setup`` with one call per round.
+    """
+    return iterations == 1 and (llc_bytes is None or case.bytes_moved() > llc_bytes)
 
 
 def interpreted(name: str) -> str:
@@ -213,7 +225,7 @@ class Timed:
 
     def copy_round(self) -> None:
         """Time one copy; pytest-benchmark calls this, untimed, before each round of the
-        operation when a round is one call."""
+        operation when they alternate (:func:`alternate_copy`)."""
         start = time.perf_counter()
         self.copy()
         self.copy_times.append(time.perf_counter() - start)

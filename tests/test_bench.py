@@ -16,7 +16,7 @@ import pytest
 from benchmarks.noop import NoopRope
 from benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases
 from benchmarks.targets import bench_targets, kind
-from benchmarks.timing import SETTINGS, Timed, skip_reason, stats_of
+from benchmarks.timing import SETTINGS, Timed, alternate_copy, skip_reason, stats_of
 from conftest import need
 from conformance.presets import PRESETS
 from conformance.subject import Subject
@@ -91,6 +91,13 @@ def check_floor(name: str) -> None:
     assert t.first_call_s is not None and rounds >= 3 and iterations >= 1
     copy = t.time_copy()
     assert copy["median"] > 0 and copy["rounds"] >= 3
+
+
+def test_copy_alternates_with_one_call_rounds_out_of_the_cache() -> None:
+    small, large = (BenchCase(SHAPES[name], "float32") for name in ("prefill-512", "prefill-2048"))
+    llc = 32 << 20  # 16 MiB and 64 MiB moved
+    assert alternate_copy(large, 1, llc) and alternate_copy(large, 1, None) and alternate_copy(small, 1, None)
+    assert not alternate_copy(small, 1, llc) and not alternate_copy(large, 5, llc)
 
 
 def test_copy_alternating_with_the_rounds_is_the_roofline() -> None:
