@@ -25,6 +25,7 @@ from conformance.subject import LoadError, Subject
 from conformance.targets import Target
 
 from .cases import BenchCase, PROFILES, profile_cases
+from .runner import allocator_label
 from .targets import bench_targets, kind
 
 
@@ -69,7 +70,7 @@ class BenchSession:
             run = {"run_id": self.run_id, "machine_id": self.machine_id, "profile": self.profile,
                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    "command": "pytest benchmarks",
-                   "allocator": "steady (MALLOC_MMAP_MAX_=0)" if os.environ.get("MALLOC_MMAP_MAX_") == "0" else "system"}
+                   "allocator": allocator_label(os.environ)}
             self.append({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
 
     def subject(self, target: Target) -> Subject:

@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from reports.machine import fingerprint
@@ -42,6 +43,14 @@ TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 # in one process and 112 GB/s in another).
 STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
                                     "MALLOC_TOP_PAD_": str(1 << 28)}
+
+
+def allocator_label(env: Mapping[str, str]) -> str:
+    """How a process with environment ``env`` allocates, for a results file's run record:
+    ``steady: MALLOC_MMAP_MAX_=0 ...`` (the settings it has) or ``system``."""
+    if env.get("MALLOC_MMAP_MAX_") != "0":
+        return "system"
+    return "steady: " + " ".join(f"{k}={env[k]}" for k in STEADY_ALLOCATOR if k in env)
 
 
 @dataclass
@@ -104,18 +113,17 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     chosen = bench_targets(targets)
     cases = profile_cases(profile)
     machine = fingerprint()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+           **(STEADY_ALLOCATOR if steady_allocator else {})}
     run = {"run_id": uuid.uuid4().hex[:12], "machine_id": machine["machine_id"], "profile": profile,
            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"
                       + ("" if steady_allocator else " --allocator system"),
-           "allocator": ("steady: " + " ".join(f"{k}={v}" for k, v in STEADY_ALLOCATOR.items())
-                         if steady_allocator else "system")}
+           "allocator": allocator_label(env)}
     stream = Stream(results.with_suffix(".jsonl"))
     stream.start({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
     pb_dir = results.parent / f"{results.stem}.pytest-benchmark"
     pb_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
-           **(STEADY_ALLOCATOR if steady_allocator else {})}
     cuda = cuda_available()
     converted: dict[str, list[dict[str, Any]]] = {}
     failures: list[str] = []

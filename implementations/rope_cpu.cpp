@@ -89,16 +89,12 @@ inline void stream_fence() {
 #endif
 }
 
-// c[i] = scale * cos(phi[i]), s[i] = +-scale * sin(phi[i]) for i < n.
+// c[i] = cos(phi[i]), s[i] = sin(phi[i]) for i < n (the C library's; SLEEF's for float below).
 template <typename acc_t>
-void cos_sin(const acc_t* phi, acc_t scale, bool inverse, int64_t n, acc_t* c, acc_t* s) {
+void unscaled_cos_sin(const acc_t* phi, int64_t n, acc_t* c, acc_t* s) {
   for (int64_t i = 0; i < n; ++i) {
     c[i] = std::cos(phi[i]);
     s[i] = std::sin(phi[i]);
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    c[i] = scale * c[i];
-    s[i] = inverse ? -(scale * s[i]) : scale * s[i];
   }
 }
 
@@ -118,7 +114,7 @@ inline Sleef___m256_2 vsincos(vfloat v) { return Sleef_sincosf8_u35(v); }
 #endif
 
 template <>
-void cos_sin<float>(const float* phi, float scale, bool inverse, int64_t n, float* c, float* s) {
+void unscaled_cos_sin<float>(const float* phi, int64_t n, float* c, float* s) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     const auto both = vsincos(load(phi + i));
@@ -133,12 +129,18 @@ void cos_sin<float>(const float* phi, float scale, bool inverse, int64_t n, floa
     store(cv, both.y);
     for (int64_t j = i; j < n; ++j) c[j] = cv[j - i], s[j] = sv[j - i];
   }
-  for (int64_t j = 0; j < n; ++j) {
-    c[j] = scale * c[j];
-    s[j] = inverse ? -(scale * s[j]) : scale * s[j];
-  }
 }
 #endif
+
+// c[i] = scale * cos(phi[i]), s[i] = +-scale * sin(phi[i]) for i < n.
+template <typename acc_t>
+void cos_sin(const acc_t* phi, acc_t scale, bool inverse, int64_t n, acc_t* c, acc_t* s) {
+  unscaled_cos_sin<acc_t>(phi, n, c, s);
+  for (int64_t i = 0; i < n; ++i) {
+    c[i] = scale * c[i];
+    s[i] = inverse ? -(scale * s[i]) : scale * s[i];
+  }
+}
 
 template <typename scalar_t, typename acc_t>
 void rope_tokens(const scalar_t* x, const acc_t* positions, int64_t position_stride, const acc_t* inv_freq,

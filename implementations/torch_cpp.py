@@ -101,10 +101,7 @@ class TorchCppRope:
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(rope(q), rope(k)) from one preparation of the positions; q and k may differ in heads (GQA)."""
-        torch_rope._check(q, positions, spec, "q")
-        torch_rope._check(k, positions, spec, "k")
-        if k.dtype != q.dtype or k.device != q.device:
-            raise ValueError(f"k.dtype={k.dtype} on {k.device} is invalid: must match q's {q.dtype} on {q.device}")
+        torch_rope._check_qk(q, k, positions, spec)
         prepared = torch_rope.prepare(q, positions, spec)
         return self._rope(q, prepared, spec), self._rope(k, prepared, spec)
 

@@ -6,9 +6,8 @@ keyed by the spec and, for dynamic NTK and LongRoPE, this call's max(position) +
 function of both, cached, so no state carries from one call to the next. The tensor work is
 here: angles, cos/sin, the rotation of the pairs through a ``[..., 2, r/2]`` view ("half":
 ``x[..., :r/2]``, ``x[..., r/2:r]``) or a ``[..., r/2, 2]`` view ("interleaved"), and the
-pass-through tail. Precision follows
-torchtune / flash-attn: angles, cos/sin and the multiply in float32, one rounding to x's
-dtype at the end.
+pass-through tail. Precision follows torchtune / flash-attn: angles, cos/sin and the
+multiply in float32, one rounding to x's dtype at the end.
 
 The compiled variant compiles the same two functions (``dynamic=True``, ``fullgraph=True``):
 cos/sin once per token, then the rotation of each tensor, streaming (see
@@ -95,6 +94,14 @@ def _check(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec, name: str =
                          f"{name}'s {tuple(x.shape[:2])}")
     if positions.numel() and int(positions.min()) < 0:
         raise ValueError(f"positions min={int(positions.min())} is invalid: positions must be >= 0")
+
+
+def _check_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> None:
+    """``_check`` for q and for k, and k in q's dtype on q's device."""
+    _check(q, positions, spec, "q")
+    _check(k, positions, spec, "k")
+    if k.dtype != q.dtype or k.device != q.device:
+        raise ValueError(f"k.dtype={k.dtype} on {k.device} is invalid: must match q's {q.dtype} on {q.device}")
 
 
 def prepare(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
@@ -204,10 +211,7 @@ class TorchRope:
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """(rope(q), rope(k)) with one cos/sin computation; q and k may differ in heads (GQA)."""
-        _check(q, positions, spec, "q")
-        _check(k, positions, spec, "k")
-        if k.dtype != q.dtype or k.device != q.device:
-            raise ValueError(f"k.dtype={k.dtype} on {k.device} is invalid: must match q's {q.dtype} on {q.device}")
+        _check_qk(q, k, positions, spec)
         q_out, k_out = self._call((q, k), prepare(q, positions, spec), spec)
         return q_out, k_out
 
