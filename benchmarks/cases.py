@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance.presets import preset
-from conformance.spec import RopeSpec
+from rope_suite.conformance.presets import preset
+from rope_suite.conformance.spec import RopeSpec
 
 DIRECTIONS: tuple[str, ...] = ("forward", "forward+backward")
 MODES: tuple[str, ...] = ("q", "qk")

@@ -37,8 +37,8 @@ TENSORFLOW = NoopRope("tensorflow")
 
 # name -> (target, the module it needs)
 TARGETS: dict[str, tuple[str, str]] = {
-    "noop-numpy": ("benchmarks.noop:NUMPY", "numpy"),
-    "noop-torch": ("benchmarks.noop:TORCH", "torch"),
-    "noop-jax": ("benchmarks.noop:JAX", "jax"),
-    "noop-tensorflow": ("benchmarks.noop:TENSORFLOW", "tensorflow"),
+    "noop-numpy": ("rope_suite.benchmarks.noop:NUMPY", "numpy"),
+    "noop-torch": ("rope_suite.benchmarks.noop:TORCH", "torch"),
+    "noop-jax": ("rope_suite.benchmarks.noop:JAX", "jax"),
+    "noop-tensorflow": ("rope_suite.benchmarks.noop:TENSORFLOW", "tensorflow"),
 }

@@ -5,7 +5,7 @@ One process per implementation keeps a framework's threads, allocator and compil
 inside its own run. Each process appends its rows to the JSON Lines stream as every case
 finishes (a progress bar follows it) and writes pytest-benchmark's own JSON; at the end the
 pytest-benchmark files are converted into the results document (schema in
-:mod:`reports.schema`), with the rows of skipped and failed cases from the stream. An
+:mod:`rope_suite.reports.schema`), with the rows of skipped and failed cases from the stream. An
 interrupted run still writes the results of the cases it finished.
 """
 
@@ -24,14 +24,15 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
-from reports.machine import fingerprint
-from reports.results import derive, document, empty_row, rows_from_pytest_benchmark, write_atomic
-from reports.schema import SCHEMA_VERSION, STREAM
+from rope_suite.reports.machine import fingerprint
+from rope_suite.reports.results import derive, document, empty_row, rows_from_pytest_benchmark, write_atomic
+from rope_suite.reports.schema import SCHEMA_VERSION, STREAM
 
 from .cases import profile_cases
 from .targets import bench_targets, kind
 from .timing import interpreted
 
+PLUGIN = "rope_suite.benchmarks.plugin"  # the options and parametrization, named so any directory works
 TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 # glibc malloc settings that keep freed memory in the process (no mmap, no trimming): every
 # allocation after the warm-up reuses pages already mapped, so neither the operation nor the
@@ -89,7 +90,8 @@ def slug(name: str) -> str:
 
 def pytest_command(target: str, profile: str, stream: Path, run: dict[str, Any], pb_json: Path,
                    pytest_args: list[str]) -> list[str]:
-    command = [sys.executable, "-m", "pytest", "--pyargs", "benchmarks", "-q", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-p", PLUGIN, "--pyargs", "rope_suite.benchmarks", "-q",
+               "-p", "no:cacheprovider",
                "--bench-impl", target, "--bench-profile", profile, "--bench-jsonl", str(stream),
                "--bench-run-id", run["run_id"], "--bench-machine-id", run["machine_id"],
                "--benchmark-json", str(pb_json), "--benchmark-disable-gc", "-W", "ignore::DeprecationWarning"]
@@ -105,7 +107,8 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
               steady_allocator: bool = True) -> int:
     """Time every target; write ``results`` (and ``results`` with .jsonl beside it, and the
     pytest-benchmark files in ``<results stem>.pytest-benchmark/``); return the exit code:
-    0 when every first-party and no-op case ran or was skipped with a reason, else 1."""
+    0 when every first-party and no-op case ran or was skipped with a reason and at least one
+    case was measured, else 1 (a run that measured nothing never ends quietly in an empty report)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -168,6 +171,10 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     if interrupted:
         console.print("[red]bench: interrupted; the results hold the cases that finished[/red]")
         return 130
+    measured = sum(r["status"] == "ok" and r["timing"] == "wall" for r in doc["rows"])
+    if not measured:
+        failures.append(f"no case was measured ({len(doc['rows'])} rows, all skipped or failed): "
+                        f"the log of each target's pytest process is in {stream.path.with_suffix('.log')}")
     for line in failures:
         console.print(f"[red]bench: {line}[/red]")
     return 1 if failures else 0

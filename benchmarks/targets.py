@@ -3,8 +3,8 @@ free-form targets (``module:object``, ``file.py``), and the no-op floor of each 
 
 from __future__ import annotations
 
-from conformance.targets import Target, resolve
-from implementations.registry import Implementation
+from rope_suite.conformance.targets import Target, resolve
+from rope_suite.implementations.registry import Implementation
 
 from .noop import TARGETS as NOOP_TARGETS
 

@@ -1,4 +1,4 @@
-"""The benchmark: one pytest-benchmark test per implementation x case (see ``conftest.py``).
+"""The benchmark: one pytest-benchmark test per implementation x case (parametrized by ``plugin.py``).
 
 For each case: inputs are built and made resident, the first call is timed alone (compile
 time), warm-up calls estimate one call's time, pytest-benchmark times ``rounds`` x
@@ -16,9 +16,9 @@ import gc
 
 import pytest
 
-from conformance.subject import LoadError
-from reports.machine import available_memory_bytes, last_level_cache_bytes
-from reports.results import empty_row, rows_from_benchmark
+from rope_suite.conformance.subject import LoadError
+from rope_suite.reports.machine import available_memory_bytes, last_level_cache_bytes
+from rope_suite.reports.results import empty_row, rows_from_benchmark
 
 from .cases import memory_needed
 from .timing import SETTINGS, Timed, TooSlow, alternate_copy, skip_reason

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.frameworks import has_autodiff
-from conformance.subject import Subject
+from rope_suite.conformance.frameworks import has_autodiff
+from rope_suite.conformance.subject import Subject
 
 from .cases import BenchCase
 from .memory import peak_memory

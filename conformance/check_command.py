@@ -142,7 +142,7 @@ def run_pytest(targets: list[str], profile: str, pytest_args: list[str], progres
         stream.touch()
         impls = [arg for t in targets for arg in ("--impl", t)]
         log, err = Path(tmp) / "pytest.log", Path(tmp) / "stderr.log"
-        command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", *impls, "--profile", profile,
+        command = [sys.executable, "-m", "pytest", "--pyargs", "rope_suite.conformance", *impls, "--profile", profile,
                    *([] if _given(pytest_args, "-v", "--verbose") else ["-q"]), "-p", "no:cacheprovider", "--rope-jsonl", str(stream), "--rope-stderr", str(err),
                    "-W", "ignore::DeprecationWarning", *isolation_args(pytest_args, case_timeout),
                    *(["--rope-done", str(done)] if done else []), *pytest_args]
@@ -213,13 +213,13 @@ def snippet(run: TargetRun, record: dict[str, Any]) -> str:
     """A short Python program that rebuilds the failing case's inputs from its seed and reruns it."""
     case = record.get("case")
     if not case:
-        return f"# rerun: pytest --pyargs conformance --impl {run.target} -k '{run.target}/{record.get('id')}'"
+        return f"# rerun: pytest --pyargs rope_suite.conformance --impl {run.target} -k '{run.target}/{record.get('id')}'"
     args = ", ".join(f"{k}={v!r}" for k, v in case.items())
     lines = [
-        "from conformance import accuracy, reference",
-        "from conformance.cases import Case",
-        "from conformance.checks import CHECKS",
-        "from conformance.targets import resolve",
+        "from rope_suite.conformance import accuracy, reference",
+        "from rope_suite.conformance.cases import Case",
+        "from rope_suite.conformance.checks import CHECKS",
+        "from rope_suite.conformance.targets import resolve",
         f"subject = resolve([{run.target!r}])[0].load()",
         f"case = Case({args})",
         "x, positions = case.inputs()  # fixed seed from the case id",

@@ -2,7 +2,7 @@
 
 A check function takes a loaded :class:`Subject` and a :class:`Case` and returns an
 :class:`Outcome` (numbers for the reports), raising :class:`CheckFailed` with a message that
-pinpoints the bug. Which cases each check runs is in :mod:`conformance.plan`.
+pinpoints the bug. Which cases each check runs is in :mod:`rope_suite.conformance.plan`.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def conformance_of_installed() -> int:
     """Every registered implementation (absent frameworks are skipped) through the quick profile,
     each in its own process; the report goes to results/check-all.json, the matrix to the screen.
     Third-party deviations are findings, not a failure of this step."""
-    from reports.conformance_table import load_reports, markdown_table
+    from rope_suite.reports.conformance_table import load_reports, markdown_table
 
     from .check_command import EXIT_USAGE, check, expand
     RESULTS.mkdir(exist_ok=True)
@@ -93,7 +93,7 @@ def conformance_of_installed() -> int:
 
 # The main job, in order: benchmarks and the comparison report come from reports.commands.
 def steps() -> list[tuple[str, Callable[[], int]]]:
-    from reports.commands import RUN_STEPS
+    from rope_suite.reports.commands import RUN_STEPS
     return [("reference self-check", reference_self_check),
             ("conformance of every registered implementation", conformance_of_installed),
             *RUN_STEPS]
@@ -176,7 +176,7 @@ def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
 def cmd_table(args: argparse.Namespace) -> int:
     """The implementation x feature matrix from check reports; into README between its markers."""
-    from reports.conformance_table import load_reports, markdown_table, update_readme
+    from rope_suite.reports.conformance_table import load_reports, markdown_table, update_readme
     table = markdown_table(load_reports(args.reports))
     if args.readme:
         update_readme(Path(args.readme), table)
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=("quick", "full"), default="quick")
     p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")
     p.set_defaults(func=cmd_mutants, passthrough=True)
-    from reports.commands import add_commands
+    from rope_suite.reports.commands import add_commands
     add_commands(sub)
     return parser
 

@@ -1,6 +1,6 @@
 """``rope-suite mutants``: the mutation catalogue through the checks, and the mutation score.
 
-Every mutant in ``implementations.mutants`` is one real, cited bug. All run in one pytest
+Every mutant in ``rope_suite.implementations.mutants`` is one real, cited bug. All run in one pytest
 subprocess (they are small torch plug-ins); a mutant is caught when at least one of its cases
 fails. The score is caught / total; the exit code is 0 only at 100%.
 """
@@ -18,7 +18,7 @@ from .check_command import run_pytest
 def run_mutants(profile: str = "quick", json_path: str | None = None) -> int:
     from rich.console import Console
 
-    from implementations.mutants import CATALOGUE
+    from rope_suite.implementations.mutants import CATALOGUE
 
     console = Console(highlight=False, soft_wrap=True)
     targets = [m.target for m in CATALOGUE]

@@ -1,4 +1,4 @@
-"""The float64 numpy reference: what every RoPE variant in :mod:`conformance.spec` computes.
+"""The float64 numpy reference: what every RoPE variant in :mod:`rope_suite.conformance.spec` computes.
 
 Read top to bottom, this is the math of ROPE-SEMANTICS.md, one formula per function:
 inverse frequencies (and their scaling), the attention factor, which position stream

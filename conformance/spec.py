@@ -3,7 +3,7 @@
 A :class:`RopeSpec` says everything an implementation needs to rotate a tensor the way a
 given model does: head size, how many channels rotate, the frequency base, how channels
 pair up, how frequencies are scaled for long context, and which position stream drives
-which pair. The float64 reference (:mod:`conformance.reference`) turns a spec into numbers;
+which pair. The float64 reference (:mod:`rope_suite.conformance.reference`) turns a spec into numbers;
 every check and every implementation is keyed by one.
 
 Scaling parameters use Hugging Face's key names (``rope_type``, ``factor``,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from implementations.registry import GROUPS, REGISTRY, Implementation
+from rope_suite.implementations.registry import GROUPS, REGISTRY, Implementation
 
 from .subject import LoadError, Subject
 

@@ -1,6 +1,6 @@
 """The conformance tests: every selected implementation x every planned (check, case).
 
-Parametrized by :mod:`conformance.plugin`; run ``pytest conformance --impl NAME`` for one
+Parametrized by :mod:`rope_suite.conformance.plugin`; run ``pytest --pyargs rope_suite.conformance --impl NAME`` for one
 implementation. Test ids read ``implementation/check/spec/dtype/pattern``.
 """
 
@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
-from conformance import accuracy, reference
-from conformance.checks import CHECKS, CheckFailed, applicable, estimated_bytes, largest_position
-from conformance.plan import Planned
-from conformance.budget import format_bytes
-from conformance.strategies import position_shape, specs
-from conformance.spec import RopeSpec
-from conformance.subject import ContractViolation, ImplementationError, OutOfMemory, Subject
+from rope_suite.conformance import accuracy, reference
+from rope_suite.conformance.checks import CHECKS, CheckFailed, applicable, estimated_bytes, largest_position
+from rope_suite.conformance.plan import Planned
+from rope_suite.conformance.budget import format_bytes
+from rope_suite.conformance.strategies import position_shape, specs
+from rope_suite.conformance.spec import RopeSpec
+from rope_suite.conformance.subject import ContractViolation, ImplementationError, OutOfMemory, Subject
 
 
 def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[str, Any],
@@ -42,7 +42,7 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
             pytest.skip(reason)
         outcome = check.run(subject, case)
     except CheckFailed as failure:
-        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs conformance --impl {subject.name} "
+        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance --impl {subject.name} "
                                              f"-k '{subject.name}/{planned.id}'")
     except Exception as err:  # the implementation broke the contract, raised, or ran out of memory
         outcome, problem = None, diagnose(err, subject, check.name, record, pytestconfig)

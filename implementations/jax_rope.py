@@ -1,7 +1,7 @@
 """RoPE in JAX under ``jax.jit``: the first-party JAX implementation.
 
 The frequency vector, the attention factor and the pair-to-axis map come from the reference
-on the host (:func:`conformance.reference.inverse_frequencies`, ``attention_factor``,
+on the host (:func:`rope_suite.conformance.reference.inverse_frequencies`, ``attention_factor``,
 ``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two jitted
 functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
 ``_rotate`` (the rotation and the pass-through tail). Those numbers are arguments and only the
@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 

@@ -1,7 +1,7 @@
 """Vectorised NumPy RoPE: float32 angles and rotation (float64 for float64 inputs).
 
 The frequency vector, the attention factor and the pair-to-axis map come from
-:mod:`conformance.reference` on every call (the way a library builds its ``inv_freq``
+:mod:`rope_suite.conformance.reference` on every call (the way a library builds its ``inv_freq``
 buffer); this module does the array work: angles, cos/sin, the rotation of the pairs
 through strided views (no index gathers), and the pass-through tail. Precision follows
 torchtune / flash-attn: positions and frequencies in float32, cos/sin and the multiply in
@@ -15,8 +15,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: dict[str, Any] = {"float64": np.float64, "float32": np.float32,
                           "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}

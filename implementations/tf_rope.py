@@ -1,7 +1,7 @@
 """RoPE in TensorFlow under ``tf.function(jit_compile=True)``: the first-party TF implementation.
 
 The frequency vector, the attention factor and the pair-to-axis map come from the reference
-on the host (:func:`conformance.reference.inverse_frequencies`, ``attention_factor``,
+on the host (:func:`rope_suite.conformance.reference.inverse_frequencies`, ``attention_factor``,
 ``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two XLA-compiled
 functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
 ``_rotate`` (the rotation and the pass-through tail). Those numbers are tensor arguments and
@@ -33,8 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF's C++ runtime lo
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conformance import reference  # noqa: E402
-from conformance.spec import RopeSpec  # noqa: E402
+from rope_suite.conformance import reference  # noqa: E402
+from rope_suite.conformance.spec import RopeSpec  # noqa: E402
 
 
 def _no_gpu_memory_grab() -> None:

@@ -1,6 +1,6 @@
 """PyTorch RoPE in one C++ pass over x (``rope_cpu.cpp``), built on first use.
 
-The frequencies and the per-pair positions are :mod:`implementations.torch_rope`'s own
+The frequencies and the per-pair positions are :mod:`rope_suite.implementations.torch_rope`'s own
 (float32 angles, float64 for float64 inputs, from the reference's inv_freq). The kernel takes
 the tokens in parallel (ATen's threads): for each token it computes the angles and their
 cos/sin (SLEEF's sincos, the routine behind torch.compile's vectorised CPU sin and cos), then
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from conformance.spec import RopeSpec
+from rope_suite.conformance.spec import RopeSpec
 
 from . import torch_rope
 

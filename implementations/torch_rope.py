@@ -1,7 +1,7 @@
 """PyTorch RoPE, eager and under ``torch.compile``: float32 angles and rotation (float64 for float64).
 
 The frequency vector, the attention factor and the pair-to-axis map come from
-:mod:`conformance.reference` on the host (as a library builds its ``inv_freq`` buffer),
+:mod:`rope_suite.conformance.reference` on the host (as a library builds its ``inv_freq`` buffer),
 keyed by the spec and, for dynamic NTK and LongRoPE, this call's max(position) + 1: a pure
 function of both, cached, so no state carries from one call to the next. The tensor work is
 here: angles, cos/sin, the rotation of the pairs through a ``[..., 2, r/2]`` view ("half":
@@ -25,12 +25,11 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import torch
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32,
                                   "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -11,15 +11,15 @@ Design (one kernel, :func:`_rope_kernel`):
     then loops over its slice of q's heads and the matching slice of k's heads, so those
     cos/sin serve every head it touches, of q and of k (one launch for both);
   - angles are float32 ``position * inv_freq`` with ``inv_freq`` from
-    :func:`conformance.reference.inverse_frequencies` (rounded to float32 once on the host),
-    cos/sin are float32 and carry :func:`conformance.reference.attention_factor`; the
+    :func:`rope_suite.conformance.reference.inverse_frequencies` (rounded to float32 once on the host),
+    cos/sin are float32 and carry :func:`rope_suite.conformance.reference.attention_factor`; the
     multiply is float32 and the result is stored in the input dtype;
   - "half" pairs load the two contiguous halves; "interleaved" pairs load the rotary channels
     in one piece and view them as [.., r/2, 2], so both conventions issue 16-byte loads;
   - channels >= rotary_dim are loaded and stored as they are (bit-identical);
   - the backward is the same kernel with the sine negated: grad_x = a R^T g.
 ``cos_sin="cache"`` reads a [max_pos, r/2] float32 cos/sin table (built from
-:func:`conformance.reference.cos_sin`) instead of computing cos/sin in the kernel.
+:func:`rope_suite.conformance.reference.cos_sin`) instead of computing cos/sin in the kernel.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 # Without a CUDA device the kernel can only run under Triton's interpreter (numpy on the CPU);
 # the flag is read when a kernel is decorated, so it must be set before the @triton.jit below.

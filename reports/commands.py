@@ -20,7 +20,7 @@ REPORT = RESULTS_DIR / "report"
 
 
 def cmd_bench(args: argparse.Namespace, pytest_args: list[str]) -> int:
-    from benchmarks.runner import run_bench
+    from rope_suite.benchmarks.runner import run_bench
 
     profile = "quick" if args.quick else args.profile
     return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args,
@@ -89,7 +89,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def bench_quick() -> int:
-    from benchmarks.runner import run_bench
+    from rope_suite.benchmarks.runner import run_bench
 
     return run_bench(None, profile="quick", results=BENCH_RESULTS, pytest_args=[])
 

@@ -1,5 +1,5 @@
 """The report's content model, independent of its format: sections of tables and figures.
-:mod:`reports.render` writes a :class:`Report` as self-contained HTML and as Markdown."""
+:mod:`rope_suite.reports.render` writes a :class:`Report` as self-contained HTML and as Markdown."""
 
 from __future__ import annotations
 

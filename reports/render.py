@@ -1,4 +1,4 @@
-"""Writing a :class:`reports.model.Report`: self-contained HTML and its Markdown twin.
+"""Writing a :class:`rope_suite.reports.model.Report`: self-contained HTML and its Markdown twin.
 
 HTML comes from a Jinja2 template with autoescaping on, so every string that came from a
 results file (implementation names, reasons, versions) is escaped; figures are inline PNG data
@@ -41,7 +41,7 @@ def html_text(report: Report) -> str:
     import jinja2
     from markupsafe import Markup
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("rope_suite.reports", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     digest = base64.b64encode(hashlib.sha256(RENDER_CHECK_JS.encode()).digest()).decode()
     return env.get_template("report.html.j2").render(report=report, data_uri=data_uri,

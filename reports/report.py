@@ -1,5 +1,5 @@
 """The comparison report's content, independent of its format: sections of tables and figures
-built from merged inputs (:class:`reports.results.Inputs`). :mod:`reports.render` writes it as
+built from merged inputs (:class:`rope_suite.reports.results.Inputs`). :mod:`rope_suite.reports.render` writes it as
 self-contained HTML and as Markdown.
 
 Sections: the headline figures (the issue's performance targets, as measured), the

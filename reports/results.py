@@ -3,7 +3,7 @@
 pytest-benchmark writes its JSON (``--benchmark-json``) with each benchmark's statistics and
 the ``extra_info`` the benchmark attached (the case, the copy roofline, compile time, peak
 memory, CUDA timings). :func:`rows_from_benchmark` converts one such benchmark into rows of
-the results schema (:mod:`reports.schema`); the benchmark's own JSON file is kept beside the
+the results schema (:mod:`rope_suite.reports.schema`); the benchmark's own JSON file is kept beside the
 results. Figures that need other rows of the same run (the speedup over PyTorch eager, the
 machine's best copy bandwidth) are filled in by :func:`derive`.
 """

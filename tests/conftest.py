@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -11,6 +14,34 @@ import pytest
 # In CI every optional dependency is installed on purpose, so a missing one is a failure,
 # not a skip that would hide an oracle test that never ran.
 STRICT = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "tests" / "plugins"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests exercise the installed ``rope_suite`` (its CLI runs in subprocesses): it must be
+    this checkout, not another clone that an editable install points at."""
+    import rope_suite.conformance
+
+    where = Path(rope_suite.conformance.__file__).resolve().parent
+    if where != ROOT / "conformance":
+        raise pytest.UsageError(f"rope_suite.conformance is imported from {where}, not from this checkout "
+                                f"({ROOT}): run `pip install --no-deps -e {ROOT}` first")
+
+
+def readme_plugin() -> str:
+    """The plug-in example exactly as README's "Writing a plug-in" shows it."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```python\n# my_rope.py\n", 1)[1].split("```", 1)[0]
+    assert "import conformance" not in block and "from conformance" not in block
+    return block
+
+
+def rope_suite(*args: str, cwd: Path = ROOT, timeout: float = 900, env: dict[str, str] | None = None,
+               executable: str = sys.executable) -> subprocess.CompletedProcess:
+    """``rope-suite ARGS`` as a user runs it: a real subprocess, from ``cwd``."""
+    return subprocess.run([executable, "-m", "rope_suite.conformance.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
 
 
 def need(module: str) -> ModuleType:

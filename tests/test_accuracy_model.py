@@ -10,10 +10,10 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from conformance import accuracy, reference
-from conformance.frameworks import NUMPY_DTYPES, round_to
-from conformance.presets import PRESETS
-from conformance.spec import RopeSpec
+from rope_suite.conformance import accuracy, reference
+from rope_suite.conformance.frameworks import NUMPY_DTYPES, round_to
+from rope_suite.conformance.presets import PRESETS
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.noop import NoopRope
-from benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases
-from benchmarks.targets import bench_targets, kind
-from benchmarks.timing import SETTINGS, Timed, alternate_copy, skip_reason, stats_of
+from rope_suite.benchmarks.noop import NoopRope
+from rope_suite.benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases
+from rope_suite.benchmarks.targets import bench_targets, kind
+from rope_suite.benchmarks.timing import SETTINGS, Timed, alternate_copy, skip_reason, stats_of
 from conftest import need
-from conformance.presets import PRESETS
-from conformance.subject import Subject
-from conformance.targets import resolve
+from rope_suite.conformance.presets import PRESETS
+from rope_suite.conformance.subject import Subject
+from rope_suite.conformance.targets import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Shape("tiny", "prefill", "llama2-7b", batch=2, seq=8, heads_q=4, heads_k=2)
@@ -173,7 +173,7 @@ def test_peak_memory_counts_the_output() -> None:
 def test_cuda_timing_is_only_taken_on_a_cuda_device() -> None:
     """The CUDA-event and CUDA-graph paths exist; without a GPU they are not taken (and cannot
     run here: no CUDA device on CI)."""
-    from benchmarks import cuda
+    from rope_suite.benchmarks import cuda
 
     assert callable(cuda.event_times) and callable(cuda.graph_times) and cuda.GRAPH_CALLS > 1
     assert timed("noop-torch", BenchCase(TINY, "float32")).cuda_timings(3) == []

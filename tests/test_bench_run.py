@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from benchmarks.cases import QUICK
-from benchmarks.timing import alternate_copy
-from benchmarks.targets import bench_targets
-from reports import schema
-from reports.results import load_inputs
+from rope_suite.benchmarks.cases import QUICK
+from rope_suite.benchmarks.timing import alternate_copy
+from rope_suite.benchmarks.targets import bench_targets
+from rope_suite.reports import schema
+from rope_suite.reports.results import load_inputs
 
 from conftest import STRICT
 from test_report_browser import assert_renders
@@ -114,7 +114,7 @@ def test_report_has_every_plot_and_renders(quick_run: dict[str, Any], tmp_path: 
 
 def test_compare_of_a_run_with_itself_passes(quick_run: dict[str, Any]) -> None:
     results = str(quick_run["dir"] / "bench.json")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "compare", results, results],
+    proc = subprocess.run([sys.executable, "-m", "rope_suite.conformance.cli", "compare", results, results],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0 and "0 regression(s)" in proc.stdout, proc.stdout + proc.stderr
 
@@ -134,7 +134,7 @@ def test_interrupted_run_keeps_what_it_measured(tmp_path: Path) -> None:
     plugin = tmp_path / "slow_rope.py"
     plugin.write_text(SLOW_PLUGIN)
     results = tmp_path / "out" / "bench.json"
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "bench", str(plugin), "--quick", "--results",
+    proc = subprocess.Popen([sys.executable, "-m", "rope_suite.conformance.cli", "bench", str(plugin), "--quick", "--results",
                              str(results)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stream = results.with_suffix(".jsonl")
     deadline = time.monotonic() + 300

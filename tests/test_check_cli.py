@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-PLUGINS = Path(__file__).parent / "plugins"
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def readme_plugin() -> str:
-    """The plug-in example exactly as README's "Writing a plug-in" shows it."""
-    text = (ROOT / "README.md").read_text()
-    block = text.split("```python\n# my_rope.py\n", 1)[1].split("```", 1)[0]
-    assert "import conformance" not in block and "from conformance" not in block
-    return block
-
-
-def rope_suite(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The CLI of this checkout (not whatever copy is installed), run from ``cwd``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=900)
+from conftest import PLUGINS, readme_plugin, rope_suite
 
 
 def test_plugin_from_the_readme_in_a_fresh_directory_is_conformant(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from implementations.registry import THIRD_PARTY
-from reports.conformance_table import END, FEATURES, START, cells, features_of, load_reports, markdown_table
+from rope_suite.implementations.registry import THIRD_PARTY
+from rope_suite.reports.conformance_table import END, FEATURES, START, cells, features_of, load_reports, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA3 = {"head_dim": 8, "rotary_dim": 8, "convention": "half", "scaling": {"rope_type": "llama3"}}
@@ -75,9 +74,8 @@ def readme_statuses() -> dict[str, list[str]]:
 def third_party_run(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     """``rope-suite check third-party --json``: every third-party adapter, each in its own process."""
     out = tmp_path_factory.mktemp("check") / "third-party.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "check", "third-party", "--json", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=1800)
+    proc = subprocess.run([sys.executable, "-m", "rope_suite.conformance.cli", "check", "third-party", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert proc.returncode in (0, 1), proc.stdout[-4000:] + proc.stderr[-2000:]
     return json.loads(out.read_text())
 

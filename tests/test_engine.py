@@ -14,7 +14,7 @@ PLUGINS = Path(__file__).parent / "plugins"
 
 def run_conformance(*args: str, tmp_path: Path) -> tuple[int, str, list[dict]]:
     out = tmp_path / "records.json"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q", "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "rope_suite.conformance", "-q", "-p", "no:cacheprovider",
                            "--rope-json", str(out), *args], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     records = json.loads(out.read_text()) if out.exists() else []
     return proc.returncode, proc.stdout + proc.stderr, records
@@ -27,7 +27,7 @@ def test_sign_flip_is_caught_with_a_pinpointing_message(tmp_path: Path) -> None:
     message = output[output.index("agreement with the float64 reference"):]
     for needle in ("on llama2-7b, float32, x[2, 6, 3, 128]", '"head_dim": 128', "mismatched elements:",
                    "worst: x[", "position ", "got ", "wanted ", "vs allowed", "max abs err", "max rel err",
-                   "rerun: pytest --pyargs conformance --impl"):
+                   "rerun: pytest --pyargs rope_suite.conformance --impl"):
         assert needle in message, f"{needle!r} missing from the failure message:\n{message}"
     failed = [r for r in records if r["status"] == "failed"]
     assert failed and all(r["max_abs_err"] > r["bound"] for r in failed)
@@ -36,7 +36,7 @@ def test_sign_flip_is_caught_with_a_pinpointing_message(tmp_path: Path) -> None:
 def test_rerun_command_reruns_exactly_that_case(tmp_path: Path) -> None:
     _, output, _ = run_conformance("--impl", str(PLUGINS / "sign_flipped.py"), "-k", "agreement/gpt-j-6b/float32/per_row",
                                    tmp_path=tmp_path)
-    rerun = next(line for line in output.splitlines() if "rerun: pytest --pyargs conformance" in line)
+    rerun = next(line for line in output.splitlines() if "rerun: pytest --pyargs rope_suite.conformance" in line)
     k_expr = rerun.split("-k ", 1)[1].strip().strip("'")
     code, output, records = run_conformance("--impl", str(PLUGINS / "sign_flipped.py"), "-k", k_expr, tmp_path=tmp_path)
     assert code == 1 and len(records) == 1 and records[0]["id"] == "agreement/gpt-j-6b/float32/per_row", output
@@ -60,8 +60,8 @@ def test_dtype_upcast_is_a_contract_violation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target, message", [
     ("no_such_module_xyz", "module not found: no_such_module_xyz"),
-    ("conformance.reference:nothing", "attribute missing: conformance.reference has no 'nothing'"),
-    ("conformance.reference", "rope missing: has no callable rope(x, positions, spec)"),
+    ("rope_suite.conformance.reference:nothing", "attribute missing: rope_suite.conformance.reference has no 'nothing'"),
+    ("rope_suite.conformance.reference", "rope missing: has no callable rope(x, positions, spec)"),
 ])
 def test_unloadable_targets_are_diagnosed(tmp_path: Path, target: str, message: str) -> None:
     code, output, _ = run_conformance("--impl", target, "-k", "agreement/llama2-7b/float32/per_row", tmp_path=tmp_path)

@@ -8,14 +8,13 @@ least the checks its catalogue record names, and the score must be 100%.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from implementations.mutants import CATALOGUE, MUTANTS, Mutant
+from rope_suite.implementations.mutants import CATALOGUE, MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def mutation_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """``rope-suite mutants --json`` run once, as a user runs it (a real subprocess)."""
     out = tmp_path_factory.mktemp("mutants") / "mutants.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "mutants", "--json", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=1200)
+    proc = subprocess.run([sys.executable, "-m", "rope_suite.conformance.cli", "mutants", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1200)
     assert out.exists(), f"rope-suite mutants wrote no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
     report = json.loads(out.read_text())
     report["exit"], report["output"] = proc.returncode, proc.stdout

@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from conftest import need
 
-from conformance import reference
-from conformance.presets import preset
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.presets import preset
+from rope_suite.conformance.spec import RopeSpec
 
 OPSET = 23
 EPS64 = float(np.finfo(np.float64).eps)

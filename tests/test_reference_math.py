@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import reference
-from conformance.presets import PRESETS
-from conformance.spec import Axial2D, MRope, RopeSpec
-from conformance.strategies import position_shape, specs
+from rope_suite.conformance import reference
+from rope_suite.conformance.presets import PRESETS
+from rope_suite.conformance.spec import Axial2D, MRope, RopeSpec
+from rope_suite.conformance.strategies import position_shape, specs
 
 TIGHT = dict(rtol=1e-12, atol=1e-12)
 

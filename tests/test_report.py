@@ -4,22 +4,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks.cases import SHAPES, BenchCase
-from reports import schema
-from reports.model import Figure
-from reports.render import html_text, markdown_text, write
-from reports.report import build, headline
-from reports.results import (Inputs, ResultsError, derive, document, empty_row, load_inputs, rows_from_benchmark,
+from rope_suite.benchmarks.cases import SHAPES, BenchCase
+from rope_suite.reports import schema
+from rope_suite.reports.model import Figure
+from rope_suite.reports.render import html_text, markdown_text, write
+from rope_suite.reports.report import build, headline
+from rope_suite.reports.results import (Inputs, ResultsError, derive, document, empty_row, load_inputs, rows_from_benchmark,
                              rows_from_pytest_benchmark, write_atomic)
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import rope_suite
+
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>|**bold**|[link](http://example.com)'
 
 
@@ -84,11 +83,6 @@ def dump(tmp_path: Path, name: str, data: Any) -> Path:
     path = tmp_path / name
     path.write_text(json.dumps(data))
     return path
-
-
-def rope_suite(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
 
 
 # --- conversion and derived figures --------------------------------------------------------------

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reports.render import write
-from reports.report import build
-from reports.results import load_inputs
+from rope_suite.reports.render import write
+from rope_suite.reports.report import build
+from rope_suite.reports.results import load_inputs
 
 from conftest import STRICT
 from test_report import check_report, dump, results_doc

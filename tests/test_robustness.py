@@ -16,24 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from conformance.budget import format_bytes, machine_memory, parse_bytes
-from conformance.crashes import condense_stderr
+from rope_suite.conformance.budget import format_bytes, machine_memory, parse_bytes
+from rope_suite.conformance.crashes import condense_stderr
 
-ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = ROOT / "tests" / "plugins"
-# PYTHONPATH: the checkout under test, whatever rope-suite is installed elsewhere
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+from conftest import PLUGINS, rope_suite
+
 CRASHING = "agreement/gpt-j-6b/float32/per_row"  # where the crashing plug-ins crash; the cases around it run
 AROUND = "agreement and float32/per_row and (llama2-7b or gpt-j-6b or linear-x4) and not int32 and not b2s4h4"
 
 
 def plugin(name: str) -> str:
     return str(PLUGINS / f"{name}.py")
-
-
-def rope_suite(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=ENV, timeout=timeout)
 
 
 def by_target(path: Path) -> dict[str, dict]:
@@ -75,7 +68,7 @@ def test_a_crash_in_another_projects_tests_keeps_xdists_own_report(tmp_path: Pat
     """The plugin is active wherever rope-suite is installed: it must leave other crashes alone."""
     (tmp_path / "test_other.py").write_text("import os\n\ndef test_crash():\n    os.abort()\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1", "test_other.py"],
-                          capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=120)
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 1 and "crashed while running 'test_other.py::test_crash'" in proc.stdout, proc.stdout
     assert "rope-suite" not in proc.stdout
 
@@ -149,10 +142,10 @@ def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
 # --- no lost results ---------------------------------------------------------------------------------
 
 def test_a_killed_run_keeps_finished_cases_and_resume_runs_only_the_rest(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "conformance.cli", "check", plugin("slow"), "-k", "agreement and float32/per_row",
+    args = [sys.executable, "-m", "rope_suite.conformance.cli", "check", plugin("slow"), "-k", "agreement and float32/per_row",
             "--json", "r.json"]
     stream = tmp_path / "r.json.jsonl"
-    run = subprocess.Popen(args, cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    run = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)  # its own process group: kill the run, pytest and its worker
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not stream.exists() or stream.read_text().count("\n") < 4):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from conformance import presets as presets_module
-from conformance import reference
-from conformance.presets import PRESETS, preset
-from conformance.spec import Axial2D, MRope, RopeSpec, SpecError
-from conformance.strategies import specs
+from rope_suite.conformance import presets as presets_module
+from rope_suite.conformance import reference
+from rope_suite.conformance.presets import PRESETS, preset
+from rope_suite.conformance.spec import Axial2D, MRope, RopeSpec, SpecError
+from rope_suite.conformance.strategies import specs
 
 LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
           "original_max_position_embeddings": 8192}

@@ -8,15 +8,15 @@ from __future__ import annotations
 import pytest
 
 from conftest import need
-from conformance.presets import preset
-from conformance.spec import RopeSpec
+from rope_suite.conformance.presets import preset
+from rope_suite.conformance.spec import RopeSpec
 
 
 @pytest.fixture(scope="module")
 def kernel():
     need("torch")
     need("ninja")
-    from implementations import torch_cpp
+    from rope_suite.implementations import torch_cpp
 
     return torch_cpp
 
@@ -30,7 +30,7 @@ SPECS = [preset("llama2-7b"), preset("gpt-j-6b"), preset("phi-2"),
 def test_streaming_and_cached_stores_write_the_same_bits(kernel, spec: RopeSpec, dtype: str) -> None:
     import torch
 
-    from implementations import torch_rope
+    from rope_suite.implementations import torch_rope
 
     x = torch.randn(2, 37, 3, spec.head_dim, generator=torch.Generator().manual_seed(1)).to(getattr(torch, dtype))
     positions = torch.arange(37).repeat(2, 1) + torch.tensor([[0], [4093]])

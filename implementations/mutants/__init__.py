@@ -1,12 +1,12 @@
 """The mutation catalogue: correct PyTorch RoPE plug-ins, each with ONE real bug planted.
 
-Every mutant is :class:`~implementations.mutants._base.TorchRope` with one method overridden
+Every mutant is :class:`~rope_suite.implementations.mutants._base.TorchRope` with one method overridden
 (the line marked ``# BUG:``) and reproduces a bug found in a public issue tracker, cited in
 its module docstring and in its record below. The catalogue proves the checks work: every
 mutant must fail the conformance suite (``tests/test_mutants.py`` runs each one), and
 ``caught_by`` records which checks fail on it.
 
-    pytest --pyargs conformance --impl implementations.mutants.rotation_sign_flipped --profile quick
+    pytest --pyargs rope_suite.conformance --impl implementations.mutants.rotation_sign_flipped --profile quick
 
 ``MUTANTS`` maps each name to its plug-in target; ``CATALOGUE`` has the records.
 """

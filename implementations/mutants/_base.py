@@ -1,7 +1,7 @@
 """A small, correct PyTorch RoPE that every mutant breaks in exactly one place.
 
 Each step is a method, so a mutant overrides one of them and the bug stays a few lines long.
-The numbers come from :mod:`conformance.reference` (the frequency vector, the attention
+The numbers come from :mod:`rope_suite.conformance.reference` (the frequency vector, the attention
 factor, which position stream drives each pair), as a library builds its ``inv_freq`` buffer;
 the tensor work is here and follows HF's channel form::
 
@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32,
                                   "float16": torch.float16, "bfloat16": torch.bfloat16}

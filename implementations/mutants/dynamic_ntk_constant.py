@@ -7,7 +7,7 @@ that length). vLLM issue 3488 (differs from Transformers), issue 5093, issue 412
 ("a constant that is completely independent of the sequence length").
 """
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

@@ -6,7 +6,7 @@ context inference"), PR 25308 / PR 27033 / issue 27226 (the cos/sin cache only u
 seq_len > max_seq_len_cached).
 """
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

@@ -6,7 +6,7 @@ HF transformers PR 32330 ("Llama 3.1: Fix incorrect inv_freq assignment"):
 too fast (Llama 3.1's factor), which shows from a few thousand tokens on.
 """
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

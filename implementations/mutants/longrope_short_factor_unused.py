@@ -8,7 +8,7 @@ for short prompts rotates them with the wrong table. ml-explore/mlx-lm PR 660 (S
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

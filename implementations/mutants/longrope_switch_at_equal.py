@@ -8,7 +8,7 @@ exactly original_max_position_embeddings": the code tested ``seq_len < L0`` for 
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

@@ -7,8 +7,8 @@ alibaba/MNN PR 4133 (interleaved mrope in qwen3-vl); mlx-node/mlx-node PR 80 (Qw
 the sectioned selector: images "got the wrong rotation axis on ~17% of frequencies").
 """
 
-from conformance import reference
-from conformance.spec import MRope
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import MRope
 
 from ._base import TorchRope
 

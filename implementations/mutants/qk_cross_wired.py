@@ -6,7 +6,7 @@ PR 6429 (``fused_rotary_emb``: ``out_q1 = k_0 * sin + k_1 * cos`` and ``out_k0 =
 q_1 * sin``, "was K, should be Q").
 """
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

@@ -6,7 +6,7 @@ Ministral3 (s 16, both 1) that is 1.0, and the generic YaRN path gave 1.277. vLL
 ratio collapsed into one mscale).
 """
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 from ._base import TorchRope
 

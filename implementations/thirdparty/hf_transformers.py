@@ -64,7 +64,7 @@ from typing import Any
 
 import torch
 
-from conformance.spec import RopeSpec
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 HF_ROPE_TYPES: tuple[str, ...] = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")

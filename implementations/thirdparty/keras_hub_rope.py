@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.spec import RopeSpec
+from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 KERAS_ROPE_TYPES: dict[str, str] = {"default": "linear", "linear": "linear", "dynamic": "dynamic", "yarn": "yarn"}

@@ -63,7 +63,7 @@ from typing import Any
 
 import torch
 
-from conformance.spec import RopeSpec
+from rope_suite.conformance.spec import RopeSpec
 
 from ._layout import from_interleaved, to_interleaved
 from .hf_transformers import GPT_NEOX_PATH, HF_ROPE_TYPES, HFHalfRope

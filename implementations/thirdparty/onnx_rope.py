@@ -17,7 +17,7 @@ Spec -> model:
     angles as data, ``cos_cache``/``sin_cache`` [.., r/2], with the attention factor folded
     in. The exporters that emit this operator compute those caches in the framework the
     model came from and store them; here the framework is the float64 reference
-    (``conformance.reference.cos_sin``), rounded to the model's element type. So what this
+    (``rope_suite.conformance.reference.cos_sin``), rounded to the model's element type. So what this
     adapter tests is the operator: the pairing, the rotation, the pass-through tail, the
     lookup by ``position_ids`` and the layout; the angle arithmetic is not ONNX's, and large
     positions are as accurate as the cache's element type allows.
@@ -49,8 +49,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from conformance import reference
-from conformance.spec import RopeSpec
+from rope_suite.conformance import reference
+from rope_suite.conformance.spec import RopeSpec
 
 OPSET = 23
 DENSE_TABLE_ROWS = 1 << 16

@@ -48,7 +48,7 @@ from types import ModuleType
 
 import torch
 
-from conformance.spec import Axial2D, RopeSpec
+from rope_suite.conformance.spec import Axial2D, RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = 1 << 20

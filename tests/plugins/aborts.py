@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 

@@ -9,7 +9,7 @@ import resource
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 HEADROOM = 256 << 20

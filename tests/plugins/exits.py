@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 

@@ -6,7 +6,7 @@ Used by tests/test_engine.py to prove the checks fail, and say why. Module-level
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 

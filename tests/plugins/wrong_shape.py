@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conformance import reference
+from rope_suite.conformance import reference
 
 framework = "numpy"
 

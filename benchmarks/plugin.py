@@ -1,6 +1,6 @@
 """pytest options and parametrization for the benchmarks: implementation x case.
 
-    pytest benchmarks --bench-impl torch-eager --bench-profile quick --bench-jsonl out.jsonl \
+    pytest -p rope_suite.benchmarks.plugin --pyargs rope_suite.benchmarks --bench-impl torch-eager --bench-profile quick --bench-jsonl out.jsonl \
         --benchmark-json pytest-benchmark.json
 
 ``--bench-impl`` takes what ``rope-suite bench`` takes (registered names, groups ``first-party``,
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from conformance.subject import LoadError, Subject
-from conformance.targets import Target
+from rope_suite.conformance.subject import LoadError, Subject
+from rope_suite.conformance.targets import Target
 
 from .cases import BenchCase, PROFILES, profile_cases
 from .runner import allocator_label
@@ -61,15 +61,15 @@ class BenchSession:
 
     def _start_stream(self) -> None:
         """Fingerprint the machine; a new stream file gets the header line."""
-        from reports.machine import fingerprint
-        from reports.schema import SCHEMA_VERSION, STREAM
+        from rope_suite.reports.machine import fingerprint
+        from rope_suite.reports.schema import SCHEMA_VERSION, STREAM
 
         machine = fingerprint()
         self.machine_id = machine["machine_id"]
         if self.jsonl and not (Path(self.jsonl).is_file() and Path(self.jsonl).stat().st_size):
             run = {"run_id": self.run_id, "machine_id": self.machine_id, "profile": self.profile,
                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                   "command": "pytest benchmarks",
+                   "command": "pytest -p rope_suite.benchmarks.plugin --pyargs rope_suite.benchmarks",
                    "allocator": allocator_label(os.environ)}
             self.append({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
 
