@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .timing import L2_FLUSH_BYTES, stats_of
-
 GRAPH_CALLS = 10
+L2_FLUSH_BYTES = 256 << 20  # larger than any GPU's L2 (H100: 50 MiB)
 
 
-def event_times(call: Callable[[], Any], rounds: int) -> dict[str, float]:
-    """Statistics of ``rounds`` calls, each timed with CUDA events after an L2 flush."""
+def event_times(call: Callable[[], Any], rounds: int) -> tuple[list[float], int]:
+    """Seconds of each of ``rounds`` calls, each timed with CUDA events after an L2 flush, and
+    the calls per round (1)."""
     import torch
 
     flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
@@ -34,11 +34,12 @@ def event_times(call: Callable[[], Any], rounds: int) -> dict[str, float]:
         call()
         end.record()
     torch.cuda.synchronize()
-    return stats_of([s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], 1)
+    return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], 1
 
 
-def graph_times(call: Callable[[], Any], rounds: int) -> dict[str, float]:
-    """Statistics per call of ``rounds`` replays of a CUDA graph holding GRAPH_CALLS calls."""
+def graph_times(call: Callable[[], Any], rounds: int) -> tuple[list[float], int]:
+    """Seconds of each of ``rounds`` replays of a CUDA graph holding GRAPH_CALLS calls, and
+    GRAPH_CALLS."""
     import torch
 
     side = torch.cuda.Stream()
@@ -60,4 +61,4 @@ def graph_times(call: Callable[[], Any], rounds: int) -> dict[str, float]:
         graph.replay()
         end.record()
     torch.cuda.synchronize()
-    return stats_of([s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], GRAPH_CALLS)
+    return [s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], GRAPH_CALLS

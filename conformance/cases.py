@@ -54,9 +54,21 @@ BOUNDARY: tuple[str, ...] = ("dynamic-boundary", "longrope-boundary")
 
 SPECS: dict[str, RopeSpec] = {**PRESETS, **VARIANTS}
 
-# A subset that still covers every kind of feature, for the checks that need fewer cases.
-REPRESENTATIVE: tuple[str, ...] = ("llama2-7b", "gpt-j-6b", "phi-2", "llama3.1-8b", "qwen2.5-7b-yarn",
-                                   "dynamic-above", "longrope-long", "qwen3-vl", "sam2")
+PROFILES: tuple[str, ...] = ("quick", "full")
+
+# Subsets that still cover every kind of feature, for the checks that need fewer cases.
+REPRESENTATIVE: dict[str, tuple[str, ...]] = {
+    "full": ("llama2-7b", "gpt-j-6b", "phi-2", "llama3.1-8b", "qwen2.5-7b-yarn", "dynamic-above", "longrope-long",
+             "qwen3-vl", "sam2"),
+    "quick": ("llama2-7b", "gpt-j-6b", "llama3.1-8b", "qwen2.5-7b-yarn", "dynamic-above", "qwen2-vl", "sam2"),
+}
+# The specs with a pass-through tail (partial rotary).
+PARTIAL: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.rotary_dim < spec.head_dim)
+
+
+def representative(profile: str) -> tuple[str, ...]:
+    """The representative specs of ``profile``."""
+    return REPRESENTATIVE[profile]
 
 PositionPattern = Callable[[np.random.Generator, RopeSpec, int, int], np.ndarray]
 

@@ -1,22 +1,27 @@
-"""The checks: one record each, and the function that decides a case.
+"""The checks: one record each, owning everything about it.
+
+A :class:`Check` holds the function that decides a case, the cases it runs in each profile,
+what it requires of the implementation, and what it feeds it (the largest position, the
+arrays it allocates). The plan (:mod:`rope_suite.conformance.plan`) is every record's cases,
+so a check added to :data:`CHECKS` runs everywhere and a check cannot be left out.
 
 A check function takes a loaded :class:`Subject` and a :class:`Case` and returns an
 :class:`Outcome` (numbers for the reports), raising :class:`CheckFailed` with a message that
-pinpoints the bug. Which cases each check runs is in :mod:`rope_suite.conformance.plan`.
+pinpoints the bug.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import accuracy, reference
 from .accuracy import Comparison
-from .cases import Case
-from .frameworks import NUMPY_DTYPES, has_autodiff, round_to, to_numpy
+from .cases import BOUNDARY, PARTIAL, SPECS, Case, representative
+from .frameworks import FLOAT_DTYPES, NUMPY_DTYPES, has_autodiff, round_to, to_numpy
 from .subject import Subject
 
 
@@ -37,17 +42,53 @@ class CheckFailed(AssertionError):
         self.outcome = outcome or Outcome()
 
 
+def case_positions(case: Case) -> int:
+    """The largest position of the case's own inputs."""
+    positions = case.inputs()[1]
+    return int(positions.max()) if positions.size else 0
+
+
 @dataclass(frozen=True)
 class Check:
-    """name: short id used in case ids; summary: one line for reports; needs_autodiff: skip
-    frameworks without it; reported: measures a figure rather than deciding pass/fail."""
+    """One check and everything about it.
+
+    name: short id, the first part of its case ids; run: decides one case; summary: one line
+    for reports; cases: the cases it runs in a profile ("quick" or "full"); needs_autodiff /
+    needs_rope_qk: skipped (with the reason) for implementations without them; reported:
+    measures a figure rather than deciding pass/fail; largest_position: the largest position
+    it feeds the implementation on a case (checked against the implementation's max_position),
+    None when the check keeps within max_position itself; arrays: how many input-sized arrays
+    it passes (x; q and k; x and a cotangent), for the memory estimate; rows_seq: the (rows,
+    tokens) of those arrays when they are not the case's (batch, seq).
+    """
 
     name: str
     run: Callable[[Subject, Case], Outcome]
     summary: str
+    cases: Callable[[str], list[Case]]
     needs_autodiff: bool = False
+    needs_rope_qk: bool = False
     reported: bool = False
-    tags: tuple[str, ...] = field(default=())
+    largest_position: Callable[[Case], int] | None = case_positions
+    arrays: int = 1
+    rows_seq: Callable[[Case], tuple[int, int]] | None = None
+
+    def estimated_bytes(self, case: Case) -> int:
+        """Roughly the most memory the check allocates on ``case``: per array it passes, the native
+        input and output in the case's dtype plus the float64 copies the comparison holds (input,
+        output, reference, allowed error), and the positions."""
+        rows, seq = self.rows_seq(case) if self.rows_seq else (case.batch, case.seq)
+        elements = rows * seq * case.heads * case.spec.head_dim
+        per_element = 2 * np.dtype(NUMPY_DTYPES[case.dtype]).itemsize + 4 * 8
+        return self.arrays * elements * per_element + rows * seq * case.spec.n_axes * 8
+
+    def inapplicable(self, subject: Subject) -> str | None:
+        """Why the check does not apply to this subject (a skip reason), or None."""
+        if self.needs_autodiff and not has_autodiff(subject.framework):
+            return f"{subject.framework} has no autodiff"
+        if self.needs_rope_qk and not subject.has_rope_qk:
+            return f"{subject.name} has no rope_qk (optional)"
+        return None
 
 
 # --- messages -------------------------------------------------------------------------------------
@@ -290,48 +331,68 @@ def precision_horizon(subject: Subject, case: Case) -> Outcome:
                    note=f"error < {HORIZON_THRESHOLD:g} x max|x| up to position {horizon}{capped}")
 
 
-def largest_position(check: str, case: Case) -> int:
-    """The largest position ``check`` feeds the implementation on ``case`` (for max_position)."""
-    if check == "relative_position":
-        return int(shifted_rows(case)[2].max())
-    positions = case.inputs()[1]
-    if check == "stateless":
-        return int((positions % 200).max()) + 5000
-    return int(positions.max()) if positions.size else 0
+def shifted_positions(case: Case) -> int:
+    return int(shifted_rows(case)[2].max())
 
 
-def estimated_bytes(check: str, case: Case) -> int:
-    """Roughly the most memory ``check`` allocates on ``case``: per array it passes (x; q and k; x and
-    the cotangent), the native input and output in the case's dtype plus the float64 copies the
-    comparison holds (input, output, reference, allowed error), and the positions."""
-    spec = case.spec
-    rows, seq = (len(HORIZON_POSITIONS), 1) if check == "precision_horizon" else (case.batch, case.seq)
-    elements = rows * seq * case.heads * spec.head_dim
-    arrays = {"relative_position": 2, "fused_qk": 2, "gradient": 2}.get(check, 1)
-    per_element = 2 * np.dtype(NUMPY_DTYPES[case.dtype]).itemsize + 4 * 8
-    return arrays * elements * per_element + rows * seq * spec.n_axes * 8
+def stateless_positions(case: Case) -> int:
+    return int((case.inputs()[1] % 200).max()) + 5000  # the long call of short, long, short
+
+
+def horizon_rows(case: Case) -> tuple[int, int]:
+    return len(HORIZON_POSITIONS), 1
+
+
+# --- which cases each check runs ------------------------------------------------------------------
+# ``full`` runs agreement over every spec x every dtype and every position pattern, and the other
+# checks over a representative subset of specs; ``quick`` keeps every check, feature and dtype but
+# fewer specs and patterns.
+
+def _each(specs: tuple[str, ...], dtypes: tuple[str, ...], **shape: object) -> list[Case]:
+    return [Case(s, d, **shape) for s in specs for d in dtypes]
+
+
+PATTERNS = ("contiguous", "offset", "decode_offset_per_row", "packed_restart", "large_positions")
+PATTERN_SHAPES = {"decode_offset_per_row": dict(batch=4, seq=1), "packed_restart": dict(batch=3, seq=8)}
+
+
+def agreement_cases(profile: str) -> list[Case]:
+    """Every spec and dtype (quick: the representative specs and one per scaling type), the
+    dynamic/LongRoPE boundaries, every position pattern, int32 positions, heads == seq, and
+    large positions in every dtype."""
+    full = profile == "full"
+    specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + (
+        "longrope-short", "ntk-x8", "linear-x4", "qwen3-vl", "yarn-mscale")))
+    return [*_each(tuple(s for s in specs if s not in BOUNDARY), FLOAT_DTYPES),
+            *(Case(s, "float32", "contiguous", batch=1, seq=n) for s in BOUNDARY for n in (6, 7)),
+            *(Case(s, "float32", p, **PATTERN_SHAPES.get(p, {}))
+              for s in (("llama2-7b", "gpt-j-6b", "dynamic-above", "qwen2-vl") if full else ("llama2-7b", "dynamic-above"))
+              for p in PATTERNS),
+            Case("llama2-7b", "float32", pos_dtype="int32"), Case("sam2", "float32", pos_dtype="int32"),
+            Case("llama2-7b", "float32", batch=2, seq=4, heads=4),  # heads == seq
+            *(Case("llama2-7b", d, "large_positions") for d in FLOAT_DTYPES if d != "float32")]
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in (
-    Check("agreement", agreement, "equals the float64 reference within the accuracy model"),
-    Check("fused_qk", fused_qk, "rope_qk rotates q and k (different head counts) like rope"),
-    Check("relative_position", relative_position, "q(m).k(n) == q(m+s).k(n+s) on its own outputs"),
-    Check("pair_norms", pair_norms, "every rotated pair keeps its length x attention factor"),
-    Check("identity_at_zero", identity_at_zero, "position 0 leaves x unrotated"),
-    Check("tail_passthrough", tail_passthrough, "channels past rotary_dim are bit-identical"),
-    Check("stateless", stateless, "no state kept between calls (short, long, short again)"),
-    Check("output_contract", output_contract, "shape, dtype, finite, no mutation, deterministic"),
-    Check("gradient", gradient, "VJP equals the inverse rotation of the cotangent", needs_autodiff=True),
+    Check("agreement", agreement, "equals the float64 reference within the accuracy model", agreement_cases),
+    Check("fused_qk", fused_qk, "rope_qk rotates q and k (different head counts) like rope",
+          lambda p: _each(representative(p), ("float32", "bfloat16")), needs_rope_qk=True, arrays=2),
+    Check("relative_position", relative_position, "q(m).k(n) == q(m+s).k(n+s) on its own outputs",
+          lambda p: _each(representative(p), ("float32",), batch=3), largest_position=shifted_positions, arrays=2),
+    Check("pair_norms", pair_norms, "every rotated pair keeps its length x attention factor",
+          lambda p: _each(representative(p), ("float32", "bfloat16"))),
+    Check("identity_at_zero", identity_at_zero, "position 0 leaves x unrotated",
+          lambda p: _each(representative(p), ("float32",))),
+    Check("tail_passthrough", tail_passthrough, "channels past rotary_dim are bit-identical",
+          lambda p: _each(PARTIAL, FLOAT_DTYPES)),
+    Check("stateless", stateless, "no state kept between calls (short, long, short again)",
+          lambda p: _each(("llama2-7b", "dynamic-above", "longrope-long", "qwen2-vl"), ("float32",)),
+          largest_position=stateless_positions),
+    Check("output_contract", output_contract, "shape, dtype, finite, no mutation, deterministic",
+          lambda p: [*_each(("llama2-7b",), FLOAT_DTYPES), *_each(representative(p)[1:], ("float32",))]),
+    Check("gradient", gradient, "VJP equals the inverse rotation of the cotangent",
+          lambda p: _each(representative(p), ("float32", "float64")), needs_autodiff=True, arrays=2),
     Check("precision_horizon", precision_horizon, "largest position with error < 1e-2 max|x| (reported)",
-          reported=True),
+          lambda p: _each(("llama2-7b",), FLOAT_DTYPES), reported=True, largest_position=None,
+          rows_seq=horizon_rows),
 )}
-
-
-def applicable(check: Check, subject: Subject) -> str | None:
-    """Why a check does not apply to this subject (a skip reason), or None."""
-    if check.needs_autodiff and not has_autodiff(subject.framework):
-        return f"{subject.framework} has no autodiff"
-    if check.name == "fused_qk" and not subject.has_rope_qk:
-        return f"{subject.name} has no rope_qk (optional)"
-    return None
-

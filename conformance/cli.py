@@ -7,7 +7,12 @@ Subcommands:
   check TARGET...   the conformance checks on targets, each in its own subprocess
   mutants           the mutation catalogue through the checks: the mutation score
   table REPORT...   the implementation x feature matrix from check --json reports
+  bench TARGET...   time implementations against the copy roofline
+  report RESULTS... the HTML + Markdown report from results files and check reports
+  compare OLD NEW   regressions between two results files
   run               the main job: every step that exists, in order (see ``steps()``)
+
+This is the commands layer: it may import every other layer, and nothing imports it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ import numpy as np
 from . import reference
 from .presets import PRESETS, preset
 from .spec import RopeSpec
+
+RESULTS_DIR = Path("results")
+BENCH_RESULTS = RESULTS_DIR / "bench.json"
+CHECK_REPORT = RESULTS_DIR / "check-all.json"
+REPORT = RESULTS_DIR / "report"
 
 
 def parse_spec(text: str) -> RopeSpec:
@@ -74,9 +84,6 @@ def reference_self_check() -> int:
     return 1 if failures else 0
 
 
-RESULTS = Path("results")
-
-
 def conformance_of_installed() -> int:
     """Every registered implementation (absent frameworks are skipped) through the quick profile,
     each in its own process; the report goes to results/check-all.json, the matrix to the screen.
@@ -84,19 +91,19 @@ def conformance_of_installed() -> int:
     from rope_suite.reports.conformance_table import load_reports, markdown_table
 
     from .check_command import EXIT_USAGE, check, expand
-    RESULTS.mkdir(exist_ok=True)
-    report = RESULTS / "check-all.json"
+    RESULTS_DIR.mkdir(exist_ok=True)
+    report = CHECK_REPORT
     code = check(expand([], True), profile="quick", json_path=str(report), pytest_args=[])
     print(markdown_table(load_reports([report])))
     return EXIT_USAGE if code == EXIT_USAGE else 0
 
 
-# The main job, in order: benchmarks and the comparison report come from reports.commands.
 def steps() -> list[tuple[str, Callable[[], int]]]:
-    from rope_suite.reports.commands import RUN_STEPS
+    """The main job, in order."""
     return [("reference self-check", reference_self_check),
             ("conformance of every registered implementation", conformance_of_installed),
-            *RUN_STEPS]
+            ("benchmarks, quick profile (results/bench.json)", bench_quick),
+            ("comparison report (results/report.html, results/report.md)", report_of_results)]
 
 
 def cmd_run(_: argparse.Namespace) -> int:
@@ -186,6 +193,89 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    from rope_suite.benchmarks.runner import run_bench
+
+    profile = "quick" if args.quick else args.profile
+    return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args,
+                     steady_allocator=args.allocator == "steady")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rope_suite.reports.render import write
+    from rope_suite.reports.report import build
+    from rope_suite.reports.results import ResultsError, load_inputs
+
+    try:
+        inputs = load_inputs(args.results)
+    except ResultsError as err:
+        print(f"rope-suite report: error: {err}", file=sys.stderr)
+        return 2
+    html_path, md_path = write(build(inputs), args.output)
+    print(f"rope-suite report: {len(inputs.rows)} rows, {len(inputs.checks)} conformance reports, "
+          f"{len(inputs.machines)} machine(s) -> {html_path} and {md_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rope_suite.reports.compare import compare, report_lines
+    from rope_suite.reports.results import ResultsError, load_inputs
+
+    try:
+        old, new = load_inputs([args.old]), load_inputs([args.new])
+    except ResultsError as err:
+        print(f"rope-suite compare: error: {err}", file=sys.stderr)
+        return 2
+    result = compare(old, new, args.threshold)
+    print("\n".join(report_lines(result, args.threshold)))
+    return 1 if result[0] else 0
+
+
+def add_bench_and_report_commands(sub: argparse._SubParsersAction) -> None:
+    """``bench``, ``report`` and ``compare``."""
+    p = sub.add_parser("bench", help="time implementations against the copy roofline (unknown options go to pytest)",
+                       description="TARGET: registered names, groups (first-party, third-party, all, noop), "
+                                   "module:object or file.py; default: all registered implementations and the no-ops. "
+                                   "Each runs in its own pytest process; rows stream to RESULTS with .jsonl as cases "
+                                   "finish.")
+    p.add_argument("targets", nargs="*", metavar="TARGET")
+    p.add_argument("--quick", action="store_true", help="the quick profile (CI: a few cases per implementation)")
+    p.add_argument("--profile", choices=("quick", "full"), default="full")
+    p.add_argument("--results", default=str(BENCH_RESULTS), metavar="FILE",
+                   help=f"results document to write (default {BENCH_RESULTS})")
+    p.add_argument("--allocator", choices=("steady", "system"), default="steady",
+                   help="steady (default): each process keeps the memory it frees (glibc MALLOC_MMAP_MAX_=0 ...), "
+                        "so the operation and the copy are timed without first-touch page faults on their outputs; "
+                        "system: the C library's defaults")
+    p.set_defaults(func=cmd_bench, passthrough=True)
+    p = sub.add_parser("report", help="HTML + Markdown report from results files and check --json reports")
+    p.add_argument("results", nargs="+", metavar="RESULTS",
+                   help="bench results (.json or the .jsonl stream) and rope-suite check --json reports")
+    p.add_argument("--output", "-o", default=str(REPORT), metavar="PATH",
+                   help=f"writes PATH.html, PATH.md and PATH-plots/ (default {REPORT})")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("compare", help="flag regressions between two results files (exit 1 if any)")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--threshold", type=float, default=0.10,
+                   help="relative slow-down of the median that counts as a regression (default 0.10)")
+    p.set_defaults(func=cmd_compare)
+
+
+def bench_quick() -> int:
+    from rope_suite.benchmarks.runner import run_bench
+
+    return run_bench(None, profile="quick", results=BENCH_RESULTS, pytest_args=[])
+
+
+def report_of_results() -> int:
+    inputs = [str(p) for p in (CHECK_REPORT, BENCH_RESULTS) if p.is_file()]
+    if not inputs:
+        print("rope-suite: no results to report on")
+        return 1
+    return cmd_report(argparse.Namespace(results=inputs, output=str(REPORT)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rope-suite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,8 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=("quick", "full"), default="quick")
     p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")
     p.set_defaults(func=cmd_mutants, passthrough=True)
-    from rope_suite.reports.commands import add_commands
-    add_commands(sub)
+    add_bench_and_report_commands(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
 from rope_suite.conformance import accuracy, reference
-from rope_suite.conformance.checks import CHECKS, CheckFailed, applicable, estimated_bytes, largest_position
+from rope_suite.conformance.checks import CHECKS, CheckFailed
 from rope_suite.conformance.plan import Planned
 from rope_suite.conformance.budget import format_bytes
 from rope_suite.conformance.strategies import position_shape, specs
@@ -29,15 +29,15 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
                rope_memory_budget: int, pytestconfig: pytest.Config) -> None:
     subject, planned, record = rope_subject, rope_planned, rope_record
     check, case = CHECKS[planned.check], planned.case
-    needs = estimated_bytes(check.name, case)
+    needs = check.estimated_bytes(case)
     if needs > rope_memory_budget:  # decided from the shape alone, before any input exists
         pytest.skip(f"needs about {format_bytes(needs)} for its inputs and outputs, over the memory budget of "
                     f"{format_bytes(rope_memory_budget)} (--memory-budget)")
     problem = None
     try:
-        reason = (applicable(check, subject) or subject.unsupported(case.spec, case.dtype)
-                  or (check.name != "precision_horizon"
-                      and subject.beyond_max_position(largest_position(check.name, case))))
+        reason = (check.inapplicable(subject) or subject.unsupported(case.spec, case.dtype)
+                  or (check.largest_position is not None
+                      and subject.beyond_max_position(check.largest_position(case))))
         if reason:
             pytest.skip(reason)
         outcome = check.run(subject, case)

@@ -6,6 +6,7 @@ a module that ``rope-suite check`` imports but the core does not declare fails t
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,8 +27,13 @@ def run(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProc
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment with the wheel and its core dependencies (from the package index)."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools' build/ directory is never cleaned, and a stale one in the
+    # checkout would put modules that no longer exist into the wheel
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "results", ".nox", ".tox",
+                                                                 "*.egg-info", "__pycache__", "published"))
     built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp),
-                str(ROOT), cwd=tmp)
+                str(source), cwd=tmp)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     wheel = next(tmp.glob("rope_suite-*.whl"))
     env_dir = tmp / "venv"
