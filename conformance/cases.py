@@ -17,40 +17,18 @@ import numpy as np
 
 from .frameworks import round_to
 from .presets import PRESETS
-from .spec import RopeSpec
+from .spec import SCALING_TYPES, RopeSpec
 
-# Specs beyond the model presets, one per scaling type and feature the presets do not cover.
+# Specs beyond the model presets: every scaling type's examples (its record in
+# spec.SCALING_TYPES), and interleaved partial rotary.
 VARIANTS: dict[str, RopeSpec] = {
-    "linear-x4": RopeSpec(head_dim=64, scaling={"rope_type": "linear", "factor": 4.0}),
-    "ntk-x8": RopeSpec(head_dim=64, scaling={"rope_type": "ntk", "factor": 8.0}),
-    # dynamic NTK: an original length far above every position (default frequencies) ...
-    "dynamic-below": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
-                                                    "original_max_position_embeddings": 1 << 22}),
-    # ... and one that the positions exceed (grown base).
-    "dynamic-above": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
-                                                    "original_max_position_embeddings": 256}),
-    # DeepSeek-V2 style YaRN: mscale and mscale_all_dim give the attention factor.
-    "yarn-mscale": RopeSpec(head_dim=64, scaling={"rope_type": "yarn", "factor": 40.0,
-                                                  "original_max_position_embeddings": 4096, "beta_fast": 32.0,
-                                                  "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
-    "yarn-untruncated": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved", scaling={
-        "rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 2048, "truncate": False}),
-    "longrope-short": RopeSpec(head_dim=48, scaling={
-        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 1 << 22,
-        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
-    "longrope-long": RopeSpec(head_dim=48, scaling={
-        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 256,
-        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
+    **{name: RopeSpec(**kwargs) for kind in SCALING_TYPES.values() for name, kwargs in kind.examples.items()},
     "interleaved-partial-half": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved"),
-    # Original length 6: run contiguous at seq 6 (L == L0, unscaled / short factors) and seq 7
-    # (L == L0 + 1, grown base / long factors), the boundary where > vs >= bugs live.
-    "dynamic-boundary": RopeSpec(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
-                                                       "original_max_position_embeddings": 6}),
-    "longrope-boundary": RopeSpec(head_dim=48, scaling={
-        "rope_type": "longrope", "factor": 32.0, "original_max_position_embeddings": 6,
-        "short_factor": [1.0 + 0.05 * i for i in range(24)], "long_factor": [1.0 + 1.5 * i for i in range(24)]}),
 }
-BOUNDARY: tuple[str, ...] = ("dynamic-boundary", "longrope-boundary")
+# Run at sequence lengths 6 and 7 only (their original length is 6).
+BOUNDARY: tuple[str, ...] = tuple(kind.boundary for kind in SCALING_TYPES.values() if kind.boundary)
+# One example per scaling type, for the profiles that run fewer specs.
+FIRST_EXAMPLES: tuple[str, ...] = tuple(next(iter(kind.examples)) for kind in SCALING_TYPES.values() if kind.examples)
 
 SPECS: dict[str, RopeSpec] = {**PRESETS, **VARIANTS}
 

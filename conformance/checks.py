@@ -20,7 +20,7 @@ import numpy as np
 
 from . import accuracy, reference
 from .accuracy import Comparison
-from .cases import BOUNDARY, PARTIAL, SPECS, Case, representative
+from .cases import BOUNDARY, FIRST_EXAMPLES, PARTIAL, SPECS, Case, representative
 from .frameworks import FLOAT_DTYPES, NUMPY_DTYPES, has_autodiff, round_to, to_numpy
 from .subject import Subject
 
@@ -361,8 +361,7 @@ def agreement_cases(profile: str) -> list[Case]:
     dynamic/LongRoPE boundaries, every position pattern, int32 positions, heads == seq, and
     large positions in every dtype."""
     full = profile == "full"
-    specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + (
-        "longrope-short", "ntk-x8", "linear-x4", "qwen3-vl", "yarn-mscale")))
+    specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + FIRST_EXAMPLES + ("qwen3-vl",)))
     return [*_each(tuple(s for s in specs if s not in BOUNDARY), FLOAT_DTYPES),
             *(Case(s, "float32", "contiguous", batch=1, seq=n) for s in BOUNDARY for n in (6, 7)),
             *(Case(s, "float32", p, **PATTERN_SHAPES.get(p, {}))

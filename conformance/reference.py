@@ -12,6 +12,7 @@ scaling factor, L0 the original context length.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -101,6 +102,18 @@ def longrope_frequencies(rotary_dim: int, base: float, s: Scaling, seq_len: int)
     return default_frequencies(rotary_dim, base) / np.asarray(ext, dtype=np.float64)
 
 
+# The frequency function of each rope_type (its record is spec.SCALING_TYPES), called as
+# f(rotary_dim, base, scaling, seq_len); seq_len is None unless the type is sequence dependent.
+FREQUENCIES: dict[str, Callable[[int, float, Scaling, int | None], np.ndarray]] = {
+    "linear": lambda r, base, s, _: linear_frequencies(r, base, s),
+    "ntk": lambda r, base, s, _: ntk_frequencies(r, base, s),
+    "dynamic": dynamic_frequencies,
+    "yarn": lambda r, base, s, _: yarn_frequencies(r, base, s),
+    "llama3": lambda r, base, s, _: llama3_frequencies(r, base, s),
+    "longrope": longrope_frequencies,
+}
+
+
 def inverse_frequencies(spec: RopeSpec, seq_len: int | None = None) -> np.ndarray:
     """The frequency of each rotating pair, float64 [r/2], in pair order.
 
@@ -119,20 +132,9 @@ def inverse_frequencies(spec: RopeSpec, seq_len: int | None = None) -> np.ndarra
             raise ValueError(f"seq_len={seq_len!r} is invalid: rope_type {s.rope_type!r} needs the "
                              "sequence length max(position)+1, a positive integer")
         seq_len = int(seq_len)
-    match s.rope_type:
-        case "linear":
-            return linear_frequencies(r, base, s)
-        case "ntk":
-            return ntk_frequencies(r, base, s)
-        case "dynamic":
-            return dynamic_frequencies(r, base, s, seq_len)
-        case "yarn":
-            return yarn_frequencies(r, base, s)
-        case "llama3":
-            return llama3_frequencies(r, base, s)
-        case "longrope":
-            return longrope_frequencies(r, base, s, seq_len)
-    raise AssertionError(f"unhandled rope_type {s.rope_type!r}")  # spec validation makes this unreachable
+    else:
+        seq_len = None
+    return FREQUENCIES[s.rope_type](r, base, s, seq_len)
 
 
 # --- attention factor ---------------------------------------------------------------------------
@@ -142,25 +144,36 @@ def yarn_mscale(scale: float, mscale: float = 1.0) -> float:
     return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
 
 
-def attention_factor(spec: RopeSpec) -> float:
-    """The factor that multiplies cos and sin (1 unless YaRN or LongRoPE).
+def yarn_attention_factor(s: Scaling) -> float:
+    """YaRN: with mscale and mscale_all_dim both set, g(s, mscale) / g(s, mscale_all_dim); else g(s, 1)."""
+    if s.mscale and s.mscale_all_dim:
+        return yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim)
+    return yarn_mscale(s.factor)
 
-    YaRN: an explicit attention_factor wins; else with mscale and mscale_all_dim both set,
-    g(s, mscale) / g(s, mscale_all_dim); else g(s, 1).
-    LongRoPE: an explicit attention_factor wins; else sqrt(1 + ln s / ln L0), 1 when s <= 1.
-    """
-    s = spec.scaling
-    if s is None or s.rope_type not in ("yarn", "longrope"):
-        return 1.0
-    if s.attention_factor is not None:
-        return s.attention_factor
-    if s.rope_type == "yarn":
-        if s.mscale and s.mscale_all_dim:
-            return yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim)
-        return yarn_mscale(s.factor)
+
+def longrope_attention_factor(s: Scaling) -> float:
+    """LongRoPE: sqrt(1 + ln s / ln L0), 1 when s <= 1."""
     if s.factor <= 1:
         return 1.0
     return math.sqrt(1 + math.log(s.factor) / math.log(s.original_max_position_embeddings))
+
+
+# The rope_types whose cos and sin carry a factor (every other type: 1).
+ATTENTION_FACTORS: dict[str, Callable[[Scaling], float]] = {
+    "yarn": yarn_attention_factor,
+    "longrope": longrope_attention_factor,
+}
+
+
+def attention_factor(spec: RopeSpec) -> float:
+    """The factor that multiplies cos and sin: 1 unless the rope_type has one (YaRN, LongRoPE);
+    an explicit ``attention_factor`` in the scaling wins over the type's formula."""
+    s = spec.scaling
+    if s is None or s.rope_type not in ATTENTION_FACTORS:
+        return 1.0
+    if s.attention_factor is not None:
+        return s.attention_factor
+    return ATTENTION_FACTORS[s.rope_type](s)
 
 
 # --- positions ----------------------------------------------------------------------------------

@@ -16,33 +16,12 @@ Invalid input raises :class:`ValueError` naming the field, the value and what is
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 Convention = Literal["half", "interleaved"]
 CONVENTIONS: tuple[str, ...] = ("half", "interleaved")
-ROPE_TYPES: tuple[str, ...] = ("linear", "dynamic", "ntk", "yarn", "llama3", "longrope")
-
-# Which scaling parameters each rope_type requires and which it may take.
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "linear": ("factor",),
-    "ntk": ("factor",),
-    "dynamic": ("factor", "original_max_position_embeddings"),
-    "yarn": ("factor", "original_max_position_embeddings"),
-    "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
-    "longrope": ("factor", "original_max_position_embeddings", "short_factor", "long_factor"),
-}
-_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "linear": (),
-    "ntk": (),
-    "dynamic": (),
-    "yarn": ("beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor", "truncate"),
-    "llama3": (),
-    "longrope": ("attention_factor",),
-}
-# Rope types whose frequencies depend on the sequence length (max(position) + 1).
-SEQUENCE_DEPENDENT: frozenset[str] = frozenset({"dynamic", "longrope"})
 
 
 class SpecError(ValueError):
@@ -51,6 +30,114 @@ class SpecError(ValueError):
 
 def _fail(where: str, value: Any, allowed: str) -> SpecError:
     return SpecError(f"{where}={value!r} is invalid: {allowed}")
+
+
+# --- scaling types -------------------------------------------------------------------------------
+# One record per rope_type holds everything the suite needs to know about it except its formula,
+# which is its function in the reference (reference.FREQUENCIES, and ATTENTION_FACTORS where it
+# scales cos/sin). Adding a rope_type is a record here and a function there: validation, the
+# hypothesis strategy, the example specs every profile runs and the table's column follow.
+
+@dataclass(frozen=True)
+class ScalingType:
+    """One ``rope_type``.
+
+    name: HF's rope_type; required / optional: its ``rope_scaling`` keys (``factor`` always
+    required); sequence_dependent: frequencies depend on max(position) + 1 (so undefined with
+    M-RoPE); min_rotary_dim: the smallest rotary_dim its formula is defined for; rules: checks
+    across keys, raising SpecError; examples: named specs (RopeSpec keyword arguments) the checks
+    run, the first one also in the quick profile; boundary: an example whose original length
+    is 6, run at sequence lengths 6 and 7 (L == L0 and L0 + 1, where > vs >= bugs live);
+    draw_params: hypothesis-drawn values of its own keys, ``draw_params(draw, st, rotary_dim)``;
+    column: its column in the conformance table.
+    """
+
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    sequence_dependent: bool = False
+    min_rotary_dim: int = 2
+    rules: Callable[[dict[str, Any]], None] | None = None
+    examples: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    boundary: str | None = None
+    draw_params: Callable[[Any, Any, int], dict[str, Any]] | None = None
+
+    @property
+    def column(self) -> str:
+        return self.name
+
+
+def _llama3_rules(p: dict[str, Any]) -> None:
+    if p["high_freq_factor"] <= p["low_freq_factor"]:
+        raise _fail("scaling.high_freq_factor", p["high_freq_factor"], f"must be > low_freq_factor={p['low_freq_factor']:g}")
+
+
+def _yarn_rules(p: dict[str, Any]) -> None:
+    fast, slow = p.get("beta_fast", 32.0), p.get("beta_slow", 1.0)
+    if fast <= slow:
+        raise _fail("scaling.beta_fast", fast, f"must be > beta_slow={slow:g}")
+
+
+def _draw_yarn(draw: Any, st: Any, rotary_dim: int) -> dict[str, Any]:
+    slow = draw(st.floats(0.5, 4.0))
+    out = {"beta_slow": slow, "beta_fast": slow + draw(st.floats(1.0, 64.0)), "truncate": draw(st.booleans())}
+    if draw(st.booleans()):
+        out |= {"mscale": draw(st.floats(0.1, 2.0)), "mscale_all_dim": draw(st.floats(0.1, 2.0))}
+    return out
+
+
+def _draw_llama3(draw: Any, st: Any, rotary_dim: int) -> dict[str, Any]:
+    low = draw(st.floats(0.5, 2.0))
+    return {"low_freq_factor": low, "high_freq_factor": low + draw(st.floats(0.5, 8.0))}
+
+
+def _draw_longrope(draw: Any, st: Any, rotary_dim: int) -> dict[str, Any]:
+    factors = st.lists(st.floats(1.0, 64.0), min_size=rotary_dim // 2, max_size=rotary_dim // 2)
+    return {"short_factor": draw(factors), "long_factor": draw(factors)}
+
+
+_SHORT = [1.0 + 0.05 * i for i in range(24)]
+_LONG = [1.0 + 1.5 * i for i in range(24)]
+
+SCALING_TYPES: dict[str, ScalingType] = {t.name: t for t in (
+    ScalingType("linear", ("factor",), examples={
+        "linear-x4": dict(head_dim=64, scaling={"rope_type": "linear", "factor": 4.0})}),
+    ScalingType("ntk", ("factor",), min_rotary_dim=4, examples={
+        "ntk-x8": dict(head_dim=64, scaling={"rope_type": "ntk", "factor": 8.0})}),
+    ScalingType("dynamic", ("factor", "original_max_position_embeddings"), sequence_dependent=True,
+                min_rotary_dim=4, boundary="dynamic-boundary", examples={
+        # an original length the positions exceed (grown base), one far above every position
+        # (default frequencies), and the boundary
+        "dynamic-above": dict(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                    "original_max_position_embeddings": 256}),
+        "dynamic-below": dict(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                    "original_max_position_embeddings": 1 << 22}),
+        "dynamic-boundary": dict(head_dim=64, scaling={"rope_type": "dynamic", "factor": 4.0,
+                                                       "original_max_position_embeddings": 6})}),
+    ScalingType("yarn", ("factor", "original_max_position_embeddings"),
+                ("beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor", "truncate"),
+                min_rotary_dim=4, rules=_yarn_rules, draw_params=_draw_yarn, examples={
+        # DeepSeek-V2 style: mscale and mscale_all_dim give the attention factor
+        "yarn-mscale": dict(head_dim=64, scaling={"rope_type": "yarn", "factor": 40.0,
+                                                  "original_max_position_embeddings": 4096, "beta_fast": 32.0,
+                                                  "beta_slow": 1.0, "mscale": 0.707, "mscale_all_dim": 0.707}),
+        "yarn-untruncated": dict(head_dim=64, rotary_dim=32, convention="interleaved", scaling={
+            "rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 2048, "truncate": False})}),
+    ScalingType("llama3", ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
+                rules=_llama3_rules, draw_params=_draw_llama3),  # examples: the Llama 3.1 preset
+    ScalingType("longrope", ("factor", "original_max_position_embeddings", "short_factor", "long_factor"),
+                ("attention_factor",), sequence_dependent=True, draw_params=_draw_longrope,
+                boundary="longrope-boundary", examples={
+        "longrope-short": dict(head_dim=48, scaling={"rope_type": "longrope", "factor": 32.0,
+                                                     "original_max_position_embeddings": 1 << 22,
+                                                     "short_factor": _SHORT, "long_factor": _LONG}),
+        "longrope-long": dict(head_dim=48, scaling={"rope_type": "longrope", "factor": 32.0,
+                                                    "original_max_position_embeddings": 256,
+                                                    "short_factor": _SHORT, "long_factor": _LONG}),
+        "longrope-boundary": dict(head_dim=48, scaling={"rope_type": "longrope", "factor": 32.0,
+                                                        "original_max_position_embeddings": 6,
+                                                        "short_factor": _SHORT, "long_factor": _LONG})}),
+)}
 
 
 def _number(where: str, value: Any, *, minimum: float, inclusive: bool = True) -> float:
@@ -107,23 +194,24 @@ class Scaling:
         rope_type = params.pop("rope_type", params.pop("type", None))
         params.pop("type", None)
         if rope_type is None:
-            raise _fail("scaling.rope_type", None, f"is missing; allowed: {', '.join(ROPE_TYPES)}")
+            raise _fail("scaling.rope_type", None, f"is missing; allowed: {', '.join(SCALING_TYPES)}")
         if rope_type == "default" and not params:
             return None
-        if rope_type not in ROPE_TYPES:
-            raise _fail("scaling.rope_type", rope_type, f"allowed: {', '.join(ROPE_TYPES)}")
+        if rope_type not in SCALING_TYPES:
+            raise _fail("scaling.rope_type", rope_type, f"allowed: {', '.join(SCALING_TYPES)}")
         for key in ("mrope_section", "mrope_interleaved"):
             if key in params:
                 raise _fail(f"scaling.{key}", params[key], "belongs to multi_axis=MRope(...), not to scaling")
-        allowed = _REQUIRED[rope_type] + _OPTIONAL[rope_type]
+        kind = SCALING_TYPES[rope_type]
+        allowed = kind.required + kind.optional
         unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise _fail(f"scaling.{unknown[0]}", params[unknown[0]],
                         f"is not a parameter of rope_type {rope_type!r}; allowed: {', '.join(allowed)}")
-        missing = [k for k in _REQUIRED[rope_type] if params.get(k) is None]
+        missing = [k for k in kind.required if params.get(k) is None]
         if missing:
             raise SpecError(f"scaling.{missing[0]} is missing: rope_type {rope_type!r} requires "
-                            f"{', '.join(_REQUIRED[rope_type])}")
+                            f"{', '.join(kind.required)}")
         return cls._validated(rope_type, params, rotary_dim)
 
     @classmethod
@@ -139,13 +227,9 @@ class Scaling:
         for key in ("mscale", "mscale_all_dim"):
             if p.get(key) is not None:
                 out[key] = _number(f"scaling.{key}", p[key], minimum=0.0)
-        if rope_type == "llama3" and out["high_freq_factor"] <= out["low_freq_factor"]:
-            raise _fail("scaling.high_freq_factor", out["high_freq_factor"],
-                        f"must be > low_freq_factor={out['low_freq_factor']:g}")
-        if rope_type == "yarn":
-            fast, slow = out.get("beta_fast", 32.0), out.get("beta_slow", 1.0)
-            if fast <= slow:
-                raise _fail("scaling.beta_fast", fast, f"must be > beta_slow={slow:g}")
+        rules = SCALING_TYPES[rope_type].rules
+        if rules is not None:
+            rules(out)
         if p.get("truncate") is not None:
             if not isinstance(p["truncate"], bool):
                 raise _fail("scaling.truncate", p["truncate"], "must be true or false")
@@ -247,9 +331,9 @@ class RopeSpec:
         scaling = self.scaling
         if scaling is not None and not isinstance(scaling, Scaling):
             scaling = Scaling.from_mapping(scaling, rotary_dim=rotary_dim)
-        if isinstance(scaling, Scaling) and scaling.rope_type in ("dynamic", "ntk", "yarn") and rotary_dim < 4:
-            raise _fail("rotary_dim", rotary_dim, f"must be >= 4 for rope_type {scaling.rope_type!r} "
-                        "(its exponent r/(r-2) or correction range needs it)")
+        if isinstance(scaling, Scaling) and rotary_dim < SCALING_TYPES[scaling.rope_type].min_rotary_dim:
+            raise _fail("rotary_dim", rotary_dim, f"must be >= {SCALING_TYPES[scaling.rope_type].min_rotary_dim} for "
+                        f"rope_type {scaling.rope_type!r} (its exponent r/(r-2) or correction range needs it)")
         _validate_multi_axis(self.multi_axis, rotary_dim, scaling)
         object.__setattr__(self, "rotary_dim", rotary_dim)
         object.__setattr__(self, "base", base)
@@ -274,7 +358,7 @@ class RopeSpec:
     @property
     def sequence_dependent(self) -> bool:
         """True when frequencies depend on max(position) + 1 (dynamic NTK, LongRoPE)."""
-        return self.rope_type in SEQUENCE_DEPENDENT
+        return self.scaling is not None and SCALING_TYPES[self.scaling.rope_type].sequence_dependent
 
     def replace(self, **changes: Any) -> RopeSpec:
         """A new, validated spec with ``changes`` applied. A full-rotary spec stays full rotary
@@ -344,7 +428,7 @@ class RopeSpec:
         if kind == "dynamic":
             # HF's dynamic NTK grows past config.max_position_embeddings, whatever the dict says.
             rope["original_max_position_embeddings"] = max_positions
-        elif kind in _REQUIRED and "original_max_position_embeddings" in _REQUIRED[kind]:
+        elif kind in SCALING_TYPES and "original_max_position_embeddings" in SCALING_TYPES[kind].required:
             # A top-level original_max_position_embeddings wins over the dict's (HF's standardization).
             original = cfg.get("original_max_position_embeddings") or rope.get("original_max_position_embeddings")
             rope["original_max_position_embeddings"] = original or max_positions
@@ -368,7 +452,7 @@ def _validate_multi_axis(axis: Any, rotary_dim: int, scaling: Scaling | None) ->
                         f"must sum to rotary_dim/2 = {rotary_dim // 2} (they sum to {sum(sections)})")
         if axis.interleaved and len(sections) != 3:
             raise _fail("multi_axis.sections", sections, "interleaved M-RoPE (Qwen3-VL) takes exactly 3 sections")
-        if scaling is not None and scaling.rope_type in SEQUENCE_DEPENDENT:
+        if scaling is not None and SCALING_TYPES[scaling.rope_type].sequence_dependent:
             raise _fail("scaling.rope_type", scaling.rope_type,
                         "is not defined with M-RoPE positions (its sequence length has no single axis)")
     elif isinstance(axis, Axial2D):

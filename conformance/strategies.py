@@ -7,34 +7,26 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from .spec import Axial2D, MRope, RopeSpec
+from .spec import SCALING_TYPES, Axial2D, MRope, RopeSpec
 
 MAX_HEAD_DIM = 64
 
 
 @st.composite
 def scalings(draw: st.DrawFn, rotary_dim: int) -> dict | None:
-    """A valid HF-style ``rope_scaling`` mapping for ``rotary_dim``, or None."""
-    kind = draw(st.sampled_from([None, "linear", "ntk", "dynamic", "yarn", "llama3", "longrope"]))
-    if kind is None or (kind in ("ntk", "dynamic", "yarn") and rotary_dim < 4):
+    """A valid HF-style ``rope_scaling`` mapping for ``rotary_dim`` of any registered rope_type
+    (each record draws its own keys), or None."""
+    kind = draw(st.sampled_from([None, *SCALING_TYPES]))
+    if kind is None or rotary_dim < SCALING_TYPES[kind].min_rotary_dim:
         return None
+    record = SCALING_TYPES[kind]
     factor = draw(st.floats(1.0, 16.0))
     l0 = draw(st.sampled_from([64, 256, 2048, 8192]))
     out: dict = {"rope_type": kind, "factor": factor}
-    if kind in ("dynamic", "yarn", "llama3", "longrope"):
+    if "original_max_position_embeddings" in record.required:
         out["original_max_position_embeddings"] = l0
-    if kind == "yarn":
-        slow = draw(st.floats(0.5, 4.0))
-        out |= {"beta_slow": slow, "beta_fast": slow + draw(st.floats(1.0, 64.0)),
-                "truncate": draw(st.booleans())}
-        if draw(st.booleans()):
-            out |= {"mscale": draw(st.floats(0.1, 2.0)), "mscale_all_dim": draw(st.floats(0.1, 2.0))}
-    if kind == "llama3":
-        low = draw(st.floats(0.5, 2.0))
-        out |= {"low_freq_factor": low, "high_freq_factor": low + draw(st.floats(0.5, 8.0))}
-    if kind == "longrope":
-        factors = st.lists(st.floats(1.0, 64.0), min_size=rotary_dim // 2, max_size=rotary_dim // 2)
-        out |= {"short_factor": draw(factors), "long_factor": draw(factors)}
+    if record.draw_params is not None:
+        out |= record.draw_params(draw, st, rotary_dim)
     return out
 
 
@@ -53,7 +45,7 @@ def specs(draw: st.DrawFn, max_head_dim: int = MAX_HEAD_DIM, multi_axis: bool = 
         a = draw(st.integers(0, n))
         b = draw(st.integers(0, n - a))
         scaling = draw(scalings(rotary_dim))
-        if scaling is not None and scaling["rope_type"] in ("dynamic", "longrope"):
+        if scaling is not None and SCALING_TYPES[scaling["rope_type"]].sequence_dependent:
             scaling = None
         return RopeSpec(head_dim, rotary_dim, base, convention, scaling,
                         MRope((a, b, n - a - b), interleaved=axis_kind == "mrope-interleaved"))

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", "linear", "ntk", "dynamic", "yarn", "llama3",
-                             "longrope", "m-rope", "2d-axial", "float64", "float16", "bfloat16", "gradient", "fused q+k")
+from rope_suite.conformance.spec import SCALING_TYPES
+
+# A column per scaling type, from its record: a new rope_type gets its column without an edit here.
+FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
+                             "m-rope", "2d-axial", "float64", "float16", "bfloat16", "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
 FAILING = ("failed", "crashed", "timed out")  # statuses that make a cell non-conformant
 
@@ -35,7 +38,10 @@ def features_of(case: dict[str, Any]) -> list[str]:
     elif axis == "axial2d":
         out.append("2d-axial")
     if scaling:
-        out.append(scaling)
+        if scaling not in SCALING_TYPES:
+            raise ValueError(f"a case has scaling rope_type {scaling!r}, which this version of rope-suite does not "
+                             f"know (known: {', '.join(SCALING_TYPES)}): the report comes from another version")
+        out.append(SCALING_TYPES[scaling].column)
     if spec and not (axis or scaling):  # a scaling or axis failure belongs to its own column
         out.append("rotate-half" if spec.get("convention") == "half" else "interleaved")
         if spec.get("rotary_dim", 0) < spec.get("head_dim", 0):

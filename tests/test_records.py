@@ -41,3 +41,48 @@ def test_requirements_and_memory_come_from_the_record() -> None:
     assert CHECKS["stateless"].largest_position(case) >= 5000
     bigger = dataclasses.replace(CHECKS["agreement"], arrays=3)
     assert bigger.estimated_bytes(case) - positions == 3 * one
+
+
+def test_every_scaling_type_has_its_reference_function() -> None:
+    from rope_suite.conformance import reference
+    from rope_suite.conformance.spec import SCALING_TYPES
+
+    assert set(reference.FREQUENCIES) == set(SCALING_TYPES)
+    assert set(reference.ATTENTION_FACTORS) <= set(SCALING_TYPES)
+
+
+NEW_SCALING_TYPE = """
+import numpy as np
+from rope_suite.conformance import reference, spec
+
+# the two places a new rope_type goes: its record and its reference function
+spec.SCALING_TYPES["halved"] = spec.ScalingType("halved", ("factor",), examples={
+    "halved-x2": dict(head_dim=32, scaling={"rope_type": "halved", "factor": 2.0})})
+reference.FREQUENCIES["halved"] = lambda r, base, s, _: reference.default_frequencies(r, base) / (2 * s.factor)
+
+from hypothesis import find
+from rope_suite.conformance import strategies
+from rope_suite.conformance.plan import plan
+from rope_suite.reports.conformance_table import FEATURES, features_of
+
+made = spec.RopeSpec(head_dim=8, scaling={"rope_type": "halved", "factor": 4.0})
+assert np.allclose(reference.inverse_frequencies(made), reference.default_frequencies(8, 1e4) / 8)
+for profile in ("quick", "full"):
+    ids = [p.id for p in plan(profile)]
+    assert "agreement/halved-x2/float32/per_row" in ids, profile
+assert "halved" in FEATURES
+assert features_of({"dtype": "float32", "spec": made.to_dict()}) == ["halved"]
+find(strategies.specs(), lambda s: s.rope_type == "halved")
+print("ok")
+"""
+
+
+def test_a_new_scaling_type_is_a_record_and_a_reference_function() -> None:
+    """Registered before the rest of the suite is imported (as a new entry in spec.py and
+    reference.py would be), a rope_type is validated, planned in both profiles, drawn by the
+    hypothesis strategy and given its table column, with no other change."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", NEW_SCALING_TYPE], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr

@@ -32,7 +32,7 @@ INVALID = [
     ("unknown_convention", dict(head_dim=64, convention="neox"),
      r"convention='neox' is invalid: allowed: 'half' .* or 'interleaved'"),
     ("unknown_rope_type", dict(head_dim=64, scaling={"rope_type": "su", "factor": 2.0}),
-     r"scaling.rope_type='su' is invalid: allowed: linear, dynamic, ntk, yarn, llama3, longrope"),
+     r"scaling.rope_type='su' is invalid: allowed: linear, ntk, dynamic, yarn, llama3, longrope"),
     ("missing_rope_type", dict(head_dim=64, scaling={"factor": 2.0}), r"scaling.rope_type=None is invalid: is missing"),
     ("type_disagrees", dict(head_dim=64, scaling={"type": "linear", "rope_type": "yarn", "factor": 2.0}),
      r"scaling.type='linear' is invalid: disagrees with rope_type='yarn'"),
