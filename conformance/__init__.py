@@ -12,8 +12,8 @@ walks every import and fails on an upward import or a cycle.
   mutants. They import core only: each is a plug-in like any user's.
 - **results**: the results schema, the rows and their atomic files, and the machine
   fingerprint. Benchmarks write them and reports read them.
-- **checks**: the cases, the checks and the plan, the hypothesis strategies, and the loaded
-  plug-in under its contract (``subject``).
+- **checks**: the cases, the checks and the plan, the mismatch a failed check reports, the
+  hypothesis strategies, and the loaded plug-in under its contract (``subject``).
 - **runner**: resolving targets (the registry), the pytest plug-in and its test module, crash
   and hang handling, and ``check`` and ``mutants`` over subprocesses.
 - **benchmarks**: timing against the copy roofline, one process per target.
@@ -27,8 +27,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
               "conformance.frameworks", "conformance.budget")),
     ("implementations", ("implementations",)),
     ("results", ("reports.schema", "reports.results", "reports.machine")),
-    ("checks", ("conformance.cases", "conformance.strategies", "conformance.checks", "conformance.plan",
-                "conformance.subject")),
+    ("checks", ("conformance.cases", "conformance.strategies", "conformance.mismatch", "conformance.checks",
+                "conformance.plan", "conformance.subject")),
     ("runner", ("conformance.targets", "conformance.plugin", "conformance.test_conformance", "conformance.crashes",
                 "conformance.check_command", "conformance.mutation")),
     ("benchmarks", ("benchmarks",)),

@@ -93,7 +93,7 @@ class TargetRun:
 
     def report(self) -> dict[str, Any]:
         keys = ("check", "id", "spec", "dtype", "shape", "status", "max_abs_err", "max_rel_err", "bound", "reason",
-                "value")
+                "value", "mismatch")
         out = {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
                "checks": [{k: r.get(k) for k in keys} for r in self.records]}
         if self.stopped:

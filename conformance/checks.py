@@ -12,16 +12,15 @@ pinpoints the bug.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import accuracy, reference
-from .accuracy import Comparison
 from .cases import BOUNDARY, FIRST_EXAMPLES, PARTIAL, SPECS, Case, representative
 from .frameworks import FLOAT_DTYPES, NUMPY_DTYPES, has_autodiff, round_to, to_numpy
+from .mismatch import Mismatch
 from .subject import Subject
 
 
@@ -37,9 +36,13 @@ class Outcome:
 
 
 class CheckFailed(AssertionError):
-    def __init__(self, message: str, outcome: Outcome | None = None) -> None:
-        super().__init__(message)
-        self.outcome = outcome or Outcome()
+    """A check found the implementation wrong: ``mismatch`` says where and by how much (the
+    message is its rendering), ``outcome`` the figures for the record."""
+
+    def __init__(self, mismatch: Mismatch, outcome: Outcome | None = None) -> None:
+        super().__init__(mismatch.render())
+        self.mismatch = mismatch
+        self.outcome = outcome or Outcome(mismatch.max_abs_err, mismatch.max_rel_err, mismatch.bound)
 
 
 def case_positions(case: Case) -> int:
@@ -91,39 +94,31 @@ class Check:
         return None
 
 
-# --- messages -------------------------------------------------------------------------------------
-
-def spec_text(case: Case) -> str:
-    return f"{json.dumps(case.spec.to_dict())}  (spec {case.spec_name!r})"
-
-
-def mismatch_report(what: str, subject: Subject, case: Case, cmp: Comparison, positions: np.ndarray,
-                    shape_label: str = "x") -> str:
-    """The failure message: the call, the spec, where the worst element is, got vs wanted, error vs bound."""
-    b, s, h, d = cmp.worst if len(cmp.worst) == 4 else (*cmp.worst, 0, 0, 0)[:4]
-    spec = case.spec
-    first, second = reference.pair_channels(spec)
-    pair = next((i for i in range(spec.n_pairs) if d in (first[i], second[i])), None)
-    channel = f"pair {pair}" if pair is not None else "pass-through tail"
-    pos = positions[b, s].tolist() if positions.ndim >= 2 else positions
-    share = 100.0 * cmp.over / max(cmp.total, 1)
-    return "\n".join([
-        f"{what}: {subject.name} on {case.spec_name}, {case.dtype}, {shape_label}{list(case.shape)}, "
-        f"positions {case.pattern} ({case.pos_dtype})",
-        f"  spec: {spec_text(case)}",
-        f"  mismatched elements: {cmp.over} / {cmp.total} ({share:.1f}%) over the allowed error",
-        f"  worst: {shape_label}[{b}, {s}, {h}, {d}] ({channel}, position {pos}): got {cmp.got:.8g}, wanted {cmp.want:.8g}",
-        f"  error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g} "
-        f"({accuracy.SAFETY:g}x standard practice in {case.dtype}); max abs err {cmp.max_abs_err:.3g}, "
-        f"max rel err {cmp.max_rel_err:.3g}",
-    ])
+def channel_of(case: Case, channel: int) -> str:
+    """What channel ``channel`` of the case's head is: ``pair i`` or the pass-through tail."""
+    first, second = reference.pair_channels(case.spec)
+    pair = next((i for i in range(case.spec.n_pairs) if channel in (first[i], second[i])), None)
+    return f"pair {pair}" if pair is not None else "pass-through tail"
 
 
-def _decide(cmp: Comparison, message: Callable[[], str]) -> Outcome:
+def against_reference(check: str, what: str, subject: Subject, case: Case, x: np.ndarray, positions: np.ndarray,
+                      got: np.ndarray, want: np.ndarray, array: str = "x") -> Outcome:
+    """Compare an output with the reference under the accuracy model of its input ``x``; raise
+    CheckFailed with the worst element when any is over its bound."""
+    cmp = accuracy.compare(got, want, accuracy.allowed_error(x, positions, case.spec, case.dtype))
     outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound)
     if not cmp.ok:
-        raise CheckFailed(message(), outcome)
+        location = channel_of(case, cmp.worst[-1]) if len(cmp.worst) == 4 else ""
+        raise CheckFailed(Mismatch.compared(check, what, subject.name, case, cmp, positions, array=array,
+                                            location=location), outcome)
     return outcome
+
+
+def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[list[int], int]:
+    """The index of the first element where ``a`` and ``b`` differ, and how many do (NaN == NaN)."""
+    differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    where = np.argwhere(differ)
+    return [int(i) for i in where[0]], len(where)
 
 
 # --- check functions --------------------------------------------------------------------------------
@@ -132,26 +127,21 @@ def agreement(subject: Subject, case: Case) -> Outcome:
     """rope(x) equals the float64 reference within the accuracy model."""
     x, pos = case.inputs()
     got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
-    cmp = accuracy.compare(got, reference.apply(x, pos, case.spec), accuracy.allowed_error(x, pos, case.spec, case.dtype))
-    return _decide(cmp, lambda: mismatch_report("agreement with the float64 reference", subject, case, cmp, pos))
+    return against_reference("agreement", "agreement with the float64 reference", subject, case, x, pos, got,
+                             reference.apply(x, pos, case.spec))
 
 
 def fused_qk(subject: Subject, case: Case) -> Outcome:
     """rope_qk(q, k) rotates q and k like rope() (k with its own head count, as in GQA)."""
     if not subject.has_rope_qk:
-        raise CheckFailed("no rope_qk")  # the plan only schedules this for subjects that have it
+        raise TypeError(f"{subject.name} has no rope_qk: the fused_qk check does not apply to it")
     q, pos = case.inputs()
     k = q[:, :, : max(1, case.heads // 2)][:, :, ::-1].copy()
     got_q, got_k = subject.rope_qk(q, k, pos, case.spec, case.dtype, case.pos_dtype)
-    worst = None
-    for label, inp, got in (("q", q, got_q), ("k", k, got_k)):
-        cmp = accuracy.compare(got, reference.apply(inp, pos, case.spec),
-                               accuracy.allowed_error(inp, pos, case.spec, case.dtype))
-        if not cmp.ok:
-            raise CheckFailed(mismatch_report(f"fused rope_qk, {label} output", subject, case, cmp, pos, label),
-                              Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound))
-        worst = cmp if worst is None or cmp.max_abs_err > worst.max_abs_err else worst
-    return Outcome(worst.max_abs_err, worst.max_rel_err, worst.bound)
+    outcomes = [against_reference("fused_qk", f"fused rope_qk, {label} output", subject, case, inp, pos, got,
+                                  reference.apply(inp, pos, case.spec), array=label)
+                for label, inp, got in (("q", q, got_q), ("k", k, got_k))]
+    return max(outcomes, key=lambda o: o.max_abs_err)
 
 
 def shifted_rows(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -176,18 +166,15 @@ def relative_position(subject: Subject, case: Case) -> Outcome:
     wq, wk = np.abs(reference.apply(q, pos, spec)), np.abs(reference.apply(k, pos, spec))
     dot_bound = np.einsum("bshd,bthd->bhst", bq, wk) + np.einsum("bshd,bthd->bhst", wq, bk)
     cmp = accuracy.compare(scores[1:], np.broadcast_to(scores[:1], scores[1:].shape), dot_bound[1:] + dot_bound[:1])
-
-    def message() -> str:
+    outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound)
+    if not cmp.ok:
         b, h, s, t = cmp.worst
-        return "\n".join([
-            f"relative-position invariance: {subject.name} on {case.spec_name}, {dtype}, x{list(case.shape)}",
-            f"  spec: {spec_text(case)}",
-            f"  q(m).k(n) changed when every position moved by {int(shifts.ravel()[b + 1])}: "
-            f"head {h}, query token {s} (position {pos[0, s].tolist()}), key token {t} (position {pos[0, t].tolist()})",
-            f"  got {cmp.got:.8g}, unshifted {cmp.want:.8g}: difference {abs(cmp.got - cmp.want):.3g} vs allowed "
-            f"{cmp.bound:.3g}; {cmp.over} / {cmp.total} scores over",
-        ])
-    return _decide(cmp, message)
+        shift = int(shifts.ravel()[b + 1])
+        raise CheckFailed(Mismatch.compared(
+            "relative_position", "relative-position invariance", subject.name, case, cmp, array="score", units="scores",
+            location=f"head {h}, query token {s} at {pos[0, s].tolist()}, key token {t} at {pos[0, t].tolist()}",
+            wanted_label="unshifted", cause=f"q(m).k(n) changed when every position moved by {shift}"), outcome)
+    return outcome
 
 
 def pair_norms(subject: Subject, case: Case) -> Outcome:
@@ -200,17 +187,14 @@ def pair_norms(subject: Subject, case: Case) -> Outcome:
     g = reference.attention_factor(spec)
     cmp = accuracy.compare(np.hypot(got[..., first], got[..., second]), g * np.hypot(x[..., first], x[..., second]),
                            bound[..., first] + bound[..., second])
-
-    def message() -> str:
-        b, s, h, i = cmp.worst
-        return "\n".join([
-            f"pair norm: {subject.name} on {case.spec_name}, {case.dtype}, x{list(case.shape)}",
-            f"  spec: {spec_text(case)}",
-            f"  pair {i} (channels {first[i]}, {second[i]}) at x[{b}, {s}, {h}], position {pos[b, s].tolist()}: "
-            f"length {cmp.got:.8g}, wanted {cmp.want:.8g} (input length x attention factor {g:g})",
-            f"  error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g}; {cmp.over} / {cmp.total} pairs over",
-        ])
-    return _decide(cmp, message)
+    outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound)
+    if not cmp.ok:
+        i = cmp.worst[-1]
+        raise CheckFailed(Mismatch.compared(
+            "pair_norms", "pair norm", subject.name, case, cmp, pos, array="pair length", units="pairs",
+            location=f"pair {i}, channels {first[i]} and {second[i]}",
+            wanted_label=f"wanted (input length x attention factor {g:g})"), outcome)
+    return outcome
 
 
 def identity_at_zero(subject: Subject, case: Case) -> Outcome:
@@ -218,8 +202,8 @@ def identity_at_zero(subject: Subject, case: Case) -> Outcome:
     x, pos = case.inputs()
     pos = np.zeros_like(pos)
     got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
-    cmp = accuracy.compare(got, reference.apply(x, pos, case.spec), accuracy.allowed_error(x, pos, case.spec, case.dtype))
-    return _decide(cmp, lambda: mismatch_report("identity at position 0", subject, case, cmp, pos))
+    return against_reference("identity_at_zero", "identity at position 0", subject, case, x, pos, got,
+                             reference.apply(x, pos, case.spec))
 
 
 def tail_passthrough(subject: Subject, case: Case) -> Outcome:
@@ -227,15 +211,17 @@ def tail_passthrough(subject: Subject, case: Case) -> Outcome:
     x, pos = case.inputs()
     r = case.spec.rotary_dim
     got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
-    changed = np.argwhere(got[..., r:] != x[..., r:])
-    if len(changed):
-        b, s, h, d = changed[0]
-        raise CheckFailed("\n".join([
-            f"pass-through tail: {subject.name} on {case.spec_name}, {case.dtype}, x{list(case.shape)}",
-            f"  spec: {spec_text(case)}",
-            f"  {len(changed)} / {got[..., r:].size} tail elements changed; first at x[{b}, {s}, {h}, {r + d}] "
-            f"(rotary_dim={r}): got {got[b, s, h, r + d]:.8g}, input {x[b, s, h, r + d]:.8g}",
-        ]), Outcome(float(np.max(np.abs(got[..., r:] - x[..., r:]))), None, 0.0))
+    if not np.array_equal(got[..., r:], x[..., r:]):
+        index, count = first_difference(got[..., r:], x[..., r:])
+        index[-1] += r
+        where = tuple(index)
+        error = float(np.max(np.abs(got[..., r:] - x[..., r:])))
+        raise CheckFailed(Mismatch.of(
+            "tail_passthrough", "pass-through tail", subject.name, case, index=index, location=f"rotary_dim={r}",
+            position=pos[index[0], index[1]].tolist(), got=float(got[where]), wanted=float(x[where]),
+            wanted_label="input", error=abs(float(got[where] - x[where])), bound=0.0, over=count,
+            total=got[..., r:].size, max_abs_err=error,
+            cause=f"{count} / {got[..., r:].size} tail elements changed"), Outcome(error, None, 0.0))
     return Outcome(0.0, 0.0, 0.0)
 
 
@@ -247,22 +233,30 @@ def output_contract(subject: Subject, case: Case) -> Outcome:
     x_before, p_before = subject.check_output(xn, xn, case.dtype, "input"), np.array(pos)
     first = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
     second = subject.check_output(subject.call_rope(xn, pn, spec), xn, case.dtype)
-    problems = []
     x_after = subject.check_output(xn, xn, case.dtype, "input")
+    problems = []  # (cause, got, wanted, what wanted is)
     if not np.array_equal(x_after, x_before, equal_nan=True):
-        where = np.argwhere(x_after != x_before)[0]
-        problems.append(f"x was modified in place: x{list(where)} was {x_before[tuple(where)]:.8g}, "
-                        f"is {x_after[tuple(where)]:.8g}")
+        index, _ = first_difference(x_after, x_before)
+        problems.append((f"x was modified in place: x{index} was {x_before[tuple(index)]:.8g}, "
+                         f"is {x_after[tuple(index)]:.8g}", x_after, x_before, "before the call"))
     if not np.array_equal(to_numpy(fw, pn), p_before):
-        problems.append("positions were modified in place")
+        problems.append(("positions were modified in place", None, None, ""))
     if not np.array_equal(first, second, equal_nan=True):
-        where = np.argwhere(first != second)[0]
-        problems.append(f"not deterministic: two calls differ at x{list(where)}: "
-                        f"{first[tuple(where)]:.8g} vs {second[tuple(where)]:.8g}")
+        index, _ = first_difference(second, first)
+        problems.append((f"not deterministic: two calls differ at x{index}: {first[tuple(index)]:.8g} vs "
+                         f"{second[tuple(index)]:.8g}", second, first, "first call"))
     if problems:
-        raise CheckFailed("\n".join([f"output contract: {subject.name} on {case.spec_name}, {case.dtype}, "
-                                     f"x{list(case.shape)}", f"  spec: {spec_text(case)}",
-                                     *(f"  {p}" for p in problems)]))
+        found: dict = {}
+        shown = next((p for p in problems if p[1] is not None), None)
+        if shown is not None:
+            _, got, want, label = shown
+            index, count = first_difference(got, want)
+            where = tuple(index)
+            found = dict(index=index, position=pos[index[0], index[1]].tolist(), got=float(got[where]),
+                         wanted=float(want[where]), wanted_label=label, error=abs(float(got[where] - want[where])),
+                         bound=0.0, over=count, total=got.size)
+        raise CheckFailed(Mismatch.of("output_contract", "output contract", subject.name, case,
+                                      cause="; ".join(p[0] for p in problems), **found))
     return Outcome(note="ok")
 
 
@@ -271,23 +265,23 @@ def stateless(subject: Subject, case: Case) -> Outcome:
     the short ones again, all agree with the reference and the two short calls are bit-identical
     (HF 25306: dynamic NTK kept its grown base; lucidrains 11: a cos/sin cache keyed on length)."""
     x, short = case.inputs()
-    short = short % 200  # below every original length the suite's specs use (largest_position knows)
+    short = short % 200  # below every original length the suite's specs use (stateless_positions knows)
     long = short + 5000
     spec, dtype = case.spec, case.dtype
-    calls = [("short", short), ("long", long), ("short again", short)]
     outputs = []
-    for label, pos in calls:
+    for label, pos in (("short", short), ("long", long), ("short again", short)):
         got = subject.rope(x, pos, spec, dtype)
-        cmp = accuracy.compare(got, reference.apply(x, pos, spec), accuracy.allowed_error(x, pos, spec, dtype))
-        if not cmp.ok:
-            raise CheckFailed(mismatch_report(f"stateless: the {label} call of short, long, short", subject, case,
-                                              cmp, pos), Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound))
+        against_reference("stateless", f"stateless: the {label} call of short, long, short", subject, case, x, pos,
+                          got, reference.apply(x, pos, spec))
         outputs.append(got)
     if not np.array_equal(outputs[0], outputs[2]):
-        where = np.argwhere(outputs[0] != outputs[2])[0]
-        raise CheckFailed(f"stateless: {subject.name} on {case.spec_name}, {dtype}: the same call before and after a "
-                          f"long call differs at x{list(where)}: {outputs[0][tuple(where)]:.8g} vs "
-                          f"{outputs[2][tuple(where)]:.8g}")
+        index, count = first_difference(outputs[2], outputs[0])
+        where = tuple(index)
+        raise CheckFailed(Mismatch.of(
+            "stateless", "stateless", subject.name, case, index=index, position=short[index[0], index[1]].tolist(),
+            got=float(outputs[2][where]), wanted=float(outputs[0][where]), wanted_label="before",
+            error=abs(float(outputs[2][where] - outputs[0][where])), bound=0.0, over=count, total=outputs[0].size,
+            cause="the same call before and after a long call differs"))
     return Outcome(note="ok")
 
 
@@ -296,10 +290,8 @@ def gradient(subject: Subject, case: Case) -> Outcome:
     x, pos = case.inputs()
     g, _ = case.inputs(salt=7)
     got = subject.vjp(x, pos, g, case.spec, case.dtype)
-    cmp = accuracy.compare(got, reference.apply_transpose(g, pos, case.spec),
-                           accuracy.allowed_error(g, pos, case.spec, case.dtype))
-    return _decide(cmp, lambda: mismatch_report("gradient (VJP = inverse rotation of the cotangent)",
-                                                subject, case, cmp, pos, "grad"))
+    return against_reference("gradient", "gradient (VJP = inverse rotation of the cotangent)", subject, case, g, pos,
+                             got, reference.apply_transpose(g, pos, case.spec), array="grad")
 
 
 HORIZON_THRESHOLD = 1e-2

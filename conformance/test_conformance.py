@@ -7,6 +7,7 @@ implementation. Test ids read ``implementation/check/spec/dtype/pattern``.
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
-from rope_suite.conformance import accuracy, reference
-from rope_suite.conformance.checks import CHECKS, CheckFailed
+from rope_suite.conformance import reference
+from rope_suite.conformance.checks import CHECKS, CheckFailed, against_reference
 from rope_suite.conformance.plan import Planned
 from rope_suite.conformance.budget import format_bytes
 from rope_suite.conformance.strategies import position_shape, specs
@@ -42,8 +43,9 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
             pytest.skip(reason)
         outcome = check.run(subject, case)
     except CheckFailed as failure:
-        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance --impl {subject.name} "
-                                             f"-k '{subject.name}/{planned.id}'")
+        record["mismatch"] = failure.mismatch.fields()
+        outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance "
+                                             f"--impl {subject.name} -k '{subject.name}/{planned.id}'")
     except Exception as err:  # the implementation broke the contract, raised, or ran out of memory
         outcome, problem = None, diagnose(err, subject, check.name, record, pytestconfig)
     if outcome is not None:
@@ -68,6 +70,19 @@ def diagnose(err: Exception, subject: Subject, check: str, record: dict[str, Any
     return line
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A hypothesis-drawn spec and shape, standing in for a named case in a mismatch."""
+
+    spec: RopeSpec
+    shape: tuple[int, ...]
+    spec_name: str = "a drawn spec"
+    dtype: str = "float32"
+    pattern: str = "drawn"
+    pos_dtype: str = "int64"
+    id: str = "drawn"
+
+
 def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytestconfig: pytest.Config) -> None:
     """Agreement on specs, shapes and positions drawn by hypothesis (float32). A failure prints the
     drawn example; rerun it with the printed ``--hypothesis-seed``. Draws the implementation does
@@ -87,13 +102,14 @@ def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytest
         pos = rng.integers(0, max_position, size=position_shape(spec, batch, seq))
         assume(not subject.beyond_max_position(int(pos.max()) if pos.size else 0))
         got = subject.rope(x, pos, spec, "float32")
-        cmp = accuracy.compare(got, reference.apply(x, pos, spec), accuracy.allowed_error(x, pos, spec, "float32"))
-        if not cmp.ok:
-            rope_record.update(spec=spec.to_dict(), shape=list(x.shape), max_abs_err=cmp.max_abs_err,
-                               max_rel_err=cmp.max_rel_err, bound=cmp.bound)
-        assert cmp.ok, (f"agreement on a drawn spec: {subject.name}, spec {spec.to_dict()}, x{list(x.shape)}, "
-                        f"worst x{list(cmp.worst)} got {cmp.got:.8g} wanted {cmp.want:.8g}, "
-                        f"error {abs(cmp.got - cmp.want):.3g} vs allowed {cmp.bound:.3g}, {cmp.over}/{cmp.total} over")
+        try:
+            against_reference("random_specs", "agreement on a drawn spec", subject, Drawn(spec, x.shape), x, pos,
+                              got, reference.apply(x, pos, spec))
+        except CheckFailed as failure:
+            rope_record.update(spec=spec.to_dict(), shape=list(x.shape), max_abs_err=failure.outcome.max_abs_err,
+                               max_rel_err=failure.outcome.max_rel_err, bound=failure.outcome.bound,
+                               mismatch=failure.mismatch.fields())
+            raise
 
     problem = None
     try:

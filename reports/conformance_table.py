@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rope_suite.conformance.mismatch import Mismatch
 from rope_suite.conformance.spec import SCALING_TYPES
 
 # A column per scaling type, from its record: a new rope_type gets its column without an edit here.
@@ -91,12 +92,13 @@ def cells(report: dict[str, Any]) -> dict[str, Cell]:
 
 
 def headline(case: dict[str, Any]) -> str:
-    """The most telling line of a failure message: the error vs the bound, or the diagnosis."""
+    """One line for a failed case: from its mismatch fields (a wrong number: the cause, or the
+    worst element's error against the bound), else the first line of its diagnosis (a contract
+    violation, an exception, a crash or a hang, which the runner states in one line)."""
+    found = case.get("mismatch")
+    if found:
+        return Mismatch(**found).headline()
     lines = [line.strip() for line in (case.get("reason") or "").splitlines() if line.strip()]
-    for key in ("error ", "returned ", "not deterministic", "was modified", "changed when", "tail elements changed"):
-        hit = next((line for line in lines if key in line and not line.startswith("rerun:")), None)
-        if hit:
-            return hit
     return lines[0] if lines else ""
 
 

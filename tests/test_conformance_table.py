@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 
 from rope_suite.implementations.registry import THIRD_PARTY
+from rope_suite.conformance.mismatch import Mismatch
 from rope_suite.reports.conformance_table import END, FEATURES, START, cells, features_of, load_reports, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA3 = {"head_dim": 8, "rotary_dim": 8, "convention": "half", "scaling": {"rope_type": "llama3"}}
 GPTJ = {"head_dim": 8, "rotary_dim": 4, "convention": "interleaved"}
+MISMATCH = Mismatch("agreement", "agreement with the float64 reference", "x", "agreement/llama3/float32/per_row",
+                    "llama3", LLAMA3, "float32", [2, 6, 3, 8], "per_row", "int64", index=[0, 1, 2, 3], got=1.5,
+                    wanted=1.0, error=0.5, bound=1e-6, over=3, total=288).fields()
 
 
 def test_features_filing() -> None:
@@ -29,12 +33,13 @@ def test_cells_distinguish_conformant_failing_and_unsupported() -> None:
               "checks": [
                   {"spec": GPTJ, "dtype": "float32", "check": "agreement", "status": "passed"},
                   {"spec": LLAMA3, "dtype": "float32", "check": "agreement", "status": "failed",
-                   "reason": "agreement with the float64 reference: ...\n  error 0.5 vs allowed 1e-06 (4x ...)"},
+                   "reason": "the message text, which the table does not read", "mismatch": MISMATCH},
                   {"spec": GPTJ, "dtype": "float16", "check": "agreement", "status": "skipped"},
               ]}
     got = cells(report)
     assert got["interleaved"].status == "conformant"
-    assert got["llama3"].status == "non-conformant" and "error 0.5 vs allowed 1e-06" in got["llama3"].detail
+    assert got["llama3"].status == "non-conformant"
+    assert "agreement: x[0, 1, 2, 3] got 1.5, wanted 1, error 0.5 vs allowed 1e-06" in got["llama3"].detail
     assert got["float16"].status == "unsupported"
     assert got["yarn"].status == "-"
     assert markdown_table([report]).count("\n") == 2
