@@ -19,8 +19,6 @@ import numpy as np
 from rope_suite.conformance.presets import preset
 from rope_suite.conformance.spec import RopeSpec
 
-DIRECTIONS: tuple[str, ...] = ("forward", "forward+backward")
-MODES: tuple[str, ...] = ("q", "qk")
 PROFILES: tuple[str, ...] = ("quick", "full")
 ITEMSIZE: dict[str, int] = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 POSITION_ITEMSIZE = 8  # positions are int64

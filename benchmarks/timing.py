@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rope_suite.conformance.frameworks import has_autodiff
+from rope_suite.conformance.frameworks import has_autodiff, synchronize
 from rope_suite.conformance.subject import Subject
 
 from .cases import BenchCase
@@ -64,17 +64,6 @@ def stats_of(times: list[float], iterations: int) -> dict[str, float]:
             "stddev": statistics.stdev(per_call) if len(per_call) > 1 else 0.0,
             "median": statistics.median(per_call), "iqr": q[2] - q[0], "q1": q[0], "q3": q[2],
             "rounds": len(per_call), "iterations": iterations}
-
-
-def synchronize(framework: str, device: str, value: Any) -> Any:
-    """Wait until ``value`` (an array or a tuple of them) is computed."""
-    if framework == "jax":
-        return importlib.import_module("jax").block_until_ready(value)
-    if framework == "torch" and device == "cuda":
-        importlib.import_module("torch").cuda.synchronize()
-    elif framework == "tensorflow":
-        importlib.import_module("tensorflow").test.experimental.sync_devices()
-    return value
 
 
 def copy_function(framework: str, arrays: list[Any]) -> Callable[[], Any]:
@@ -146,7 +135,7 @@ class Timed:
         self._arrays = [s.native(t, case.dtype) for t in tensors]
         self._positions = s.native(positions, "int64")
         self._cotangents = [s.native(g, case.dtype) for g in cotangents]
-        synchronize(s.framework, s.device, [*self._arrays, self._positions, *self._cotangents])
+        synchronize(s.framework, [*self._arrays, self._positions, *self._cotangents], s.device)
         self.raw = self._make_raw()  # one operation, not waited for (CUDA events and graphs)
         self.call = self._sync(self.raw)
         self.copy = self._sync(copy_function(s.framework, self._arrays))
@@ -154,7 +143,7 @@ class Timed:
     # --- the callables ---------------------------------------------------------------------
     def _sync(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         framework, device = self.subject.framework, self.subject.device
-        return lambda: synchronize(framework, device, fn())
+        return lambda: synchronize(framework, fn(), device)
 
     def _forward(self) -> Callable[..., Any]:
         obj, spec, pos = self.subject.obj, self.case.shape.spec, self._positions

@@ -178,7 +178,7 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from .mutation import run_mutants
-    return run_mutants(profile=args.profile, json_path=args.json)
+    return run_mutants(profile=args.profile, json_path=args.json, pytest_args=pytest_args)
 
 
 def cmd_table(args: argparse.Namespace) -> int:

@@ -32,11 +32,6 @@ def round_to(values: np.ndarray, dtype: str) -> np.ndarray:
     return np.asarray(values).astype(NUMPY_DTYPES[dtype]).astype(np.float64)
 
 
-def _torch_dtype(name: str) -> Any:
-    import torch
-    return getattr(torch, name)
-
-
 def to_native(framework: str, array: np.ndarray, dtype: str, device: str = "cpu") -> Any:
     """``array`` as a ``framework`` array of ``dtype`` (a name from NUMPY_DTYPES)."""
     host = np.asarray(array).astype(NUMPY_DTYPES[dtype])
@@ -125,10 +120,14 @@ def vjp(framework: str, fn: Callable[[Any], Any], x: Any, cotangent: Any) -> Any
     raise ValueError(f"framework={framework!r} has no autodiff")
 
 
-def synchronize(framework: str, value: Any) -> Any:
-    """Block until ``value`` is computed (for timing and for catching asynchronous errors)."""
+def synchronize(framework: str, value: Any, device: str = "cpu") -> Any:
+    """Block until ``value`` (an array, or a list or tuple of them) is computed on ``device``: a
+    timed call ends when its result exists, and an asynchronous error surfaces in the call that
+    caused it."""
     if framework == "jax":
-        return value.block_until_ready()
-    if framework == "torch" and getattr(value, "is_cuda", False):
+        return importlib.import_module("jax").block_until_ready(value)
+    if framework == "torch" and (device == "cuda" or getattr(value, "is_cuda", False)):
         importlib.import_module("torch").cuda.synchronize()
+    elif framework == "tensorflow":
+        importlib.import_module("tensorflow").test.experimental.sync_devices()
     return value

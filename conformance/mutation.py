@@ -15,7 +15,9 @@ from typing import Any
 from .check_command import run_pytest
 
 
-def run_mutants(profile: str = "quick", json_path: str | None = None) -> int:
+def run_mutants(profile: str = "quick", json_path: str | None = None, pytest_args: list[str] | None = None) -> int:
+    """Run every mutant through the checks (``pytest_args`` go to pytest, e.g. ``-k``); print each
+    with the checks that caught it and the score; write ``json_path``; 0 only when all are caught."""
     from rich.console import Console
 
     from rope_suite.implementations.mutants import CATALOGUE
@@ -23,7 +25,7 @@ def run_mutants(profile: str = "quick", json_path: str | None = None) -> int:
     console = Console(highlight=False, soft_wrap=True)
     targets = [m.target for m in CATALOGUE]
     with console.status(f"running {len(targets)} mutants through the checks ({profile} profile)"):
-        runs = run_pytest(targets, profile, [])
+        runs = run_pytest(targets, profile, list(pytest_args or []))
     rows: list[dict[str, Any]] = []
     for mutant, run in zip(CATALOGUE, runs):
         caught_by = Counter(r.get("check") for r in run.records if r["status"] == "failed")

@@ -132,7 +132,7 @@ class Subject:
         got_dtype = frameworks.dtype_name(fw, out)
         if got_dtype != dtype:
             raise ContractViolation(f"{self.name}: {what}() returned dtype {got_dtype}, but x is {dtype}")
-        host = self.call(f"{what}()", lambda: frameworks.to_numpy(fw, frameworks.synchronize(fw, out)))
+        host = self.call(f"{what}()", lambda: frameworks.to_numpy(fw, frameworks.synchronize(fw, out, self.device)))
         bad = ~np.isfinite(host)
         if bad.any():  # finite x gives finite output: every pair is rotated, times a finite factor
             first = tuple(int(i) for i in np.argwhere(bad)[0])

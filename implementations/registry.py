@@ -7,17 +7,14 @@ The plug-in contract (README, "Writing a plug-in") is what every implementation 
   rope_qk(q, k, positions, spec) -> (q, k)               optional fused q+k
   device: "cpu" | "cuda"                                 optional, default "cpu"
 
-A record says where to load that object from (``"module:attribute"``), which modules it needs
-(a missing one is a skip with the reason, never an import error at collection time), any
-environment it needs before import (Triton's interpreter on CPU), and the deviations it is
-known to have, each with its reason.
+A record says where to load that object from (``"module:attribute"``) and which modules it
+needs (a missing one is a skip with the reason, never an import error at collection time).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +27,6 @@ class Implementation:
     target: ``"package.module:attribute"`` of the object honouring the plug-in contract.
     framework: the framework it is written in (what the suite converts inputs to).
     requires: modules that must be importable, else every case is skipped with the reason.
-    env: environment variables set (if unset) before the target is imported.
     first_party: written by this project (expected to pass everything it claims).
     summary: one line for ``rope-suite list`` and the reports.
     """
@@ -39,7 +35,6 @@ class Implementation:
     target: str
     framework: str
     requires: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
     first_party: bool = True
     summary: str = ""
     tags: tuple[str, ...] = field(default=())
@@ -52,9 +47,7 @@ class Implementation:
         return None
 
     def load(self) -> Any:
-        """Import and return the plug-in object (after setting ``env``)."""
-        for key, value in self.env:
-            os.environ.setdefault(key, value)
+        """Import and return the plug-in object."""
         module_name, _, attribute = self.target.partition(":")
         obj = importlib.import_module(module_name)
         return getattr(obj, attribute) if attribute else obj
@@ -124,10 +117,3 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "all": tuple(REGISTRY),
 }
 
-
-def get(name: str) -> Implementation:
-    """The registered implementation ``name``; a ValueError lists the known names otherwise."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown implementation {name!r}; registered: {', '.join(REGISTRY)}") from None

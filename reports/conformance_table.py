@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rope_suite.conformance.frameworks import FLOAT_DTYPES
 from rope_suite.conformance.mismatch import Mismatch
 from rope_suite.conformance.spec import SCALING_TYPES
 
 # A column per scaling type, from its record: a new rope_type gets its column without an edit here.
+# The dtypes other than float32 get a column each; float32 cases are filed under their features.
+OTHER_DTYPES: tuple[str, ...] = tuple(d for d in FLOAT_DTYPES if d != "float32")
 FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
-                             "m-rope", "2d-axial", "float64", "float16", "bfloat16", "gradient", "fused q+k")
+                             "m-rope", "2d-axial", *OTHER_DTYPES, "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
 FAILING = ("failed", "crashed", "timed out")  # statuses that make a cell non-conformant
 
 
 def features_of(case: dict[str, Any]) -> list[str]:
     """The features one case record is judged under."""
-    if case.get("dtype") in ("float64", "float16", "bfloat16"):
+    if case.get("dtype") in OTHER_DTYPES:
         return [case["dtype"]]
     spec = case.get("spec") or {}
     out = []

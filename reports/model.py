@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-DTYPES = ("float64", "float32", "float16", "bfloat16")
-
 
 @dataclass
 class Cell:

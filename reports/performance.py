@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from rope_suite.conformance.frameworks import FLOAT_DTYPES as DTYPES
+
 from . import plots
-from .model import DTYPES, Cell, Figure, Section, Table, ms, num, ok_rows, pct, runs
+from .model import Cell, Figure, Section, Table, ms, num, ok_rows, pct, runs
 from .results import Inputs
 
 SERIES_PHASES = ("prefill", "long")  # batch-1 prompts of growing length

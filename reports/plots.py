@@ -7,6 +7,8 @@ import io
 from collections import defaultdict
 from typing import Any
 
+from rope_suite.conformance.frameworks import FLOAT_DTYPES
+
 KIND_COLOURS = {"first-party": "#1f77b4", "third-party": "#ff7f0e", "noop": "#7f7f7f", "plug-in": "#2ca02c"}
 
 
@@ -96,7 +98,7 @@ def precision_horizons(horizons: dict[str, dict[str, float]], title: str) -> byt
     import numpy as np
 
     impls = sorted(horizons)
-    dtypes = [d for d in ("float64", "float32", "float16", "bfloat16") if any(d in horizons[i] for i in impls)]
+    dtypes = [d for d in FLOAT_DTYPES if any(d in horizons[i] for i in impls)]
     fig = _figure(10, 5)
     ax = fig.add_subplot()
     width = 0.8 / max(len(dtypes), 1)

@@ -14,9 +14,11 @@ import datetime
 from collections import defaultdict
 from typing import Any
 
+from rope_suite.conformance.frameworks import FLOAT_DTYPES as DTYPES
+
 from . import plots
 from .conformance_table import FEATURES, cells
-from .model import DTYPES, Cell, Figure, Report, Section, Table, ms, num, ok_rows, pct, runs
+from .model import Cell, Figure, Report, Section, Table, ms, num, ok_rows, pct, runs
 from .results import Inputs
 
 # --- sections ---------------------------------------------------------------------------------

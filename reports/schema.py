@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rope_suite.conformance.frameworks import FLOAT_DTYPES
+
 SCHEMA_VERSION = 1
 RESULTS = "rope-suite-bench-results"
 STREAM = "rope-suite-bench-stream"
@@ -44,7 +46,7 @@ ROW: dict[str, Any] = {
         "batch": {"type": "integer", "minimum": 1}, "seq": {"type": "integer", "minimum": 1},
         "heads_q": {"type": "integer", "minimum": 1}, "heads_k": {"type": ["integer", "null"], "minimum": 1},
         "head_dim": {"type": "integer", "minimum": 2}, "rotary_dim": {"type": "integer", "minimum": 2},
-        "dtype": {"enum": ["float64", "float32", "float16", "bfloat16"]},
+        "dtype": {"enum": list(FLOAT_DTYPES)},
         "direction": {"enum": ["forward", "forward+backward"]},
         "mode": {"enum": ["q", "qk"]},
         "timing": {"enum": list(TIMINGS)},
