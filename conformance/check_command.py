@@ -17,6 +17,7 @@ be loaded.
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import os
@@ -34,7 +35,7 @@ from typing import Any
 from .plan import plan
 from .crashes import condense_stderr, describe_exit
 from .plugin import FAILING, read_records
-from .targets import resolve
+from .targets import library_versions, resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
 RANDOM_EXAMPLES = 1  # test_random_specs: one record per target
@@ -332,11 +333,28 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
         elif run.verdict != "conformant":
             code = max(code, EXIT_NONCONFORMANT)
     if json_path:
-        reports = [run.report() for run in runs]
+        about = run_record(profile)
+        reports = [{**run.report(), "run": about, "versions": library_versions(run.target, run.framework)}
+                   for run in runs]
         write_atomically(Path(json_path), json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
         console.print(f"rope-suite: report written to {json_path} (each case as it finished: {stream})",
                       markup=False)
     return code
+
+
+def run_record(profile: str) -> dict[str, Any]:
+    """When and with what a check run was made: its date, profile, and the suite's version and commit."""
+    from importlib import metadata
+
+    from rope_suite.reports.machine import git_commit
+
+    try:
+        version = metadata.version("rope-suite")
+    except metadata.PackageNotFoundError:
+        version = None
+    commit, dirty = git_commit()
+    return {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "profile": profile, "rope_suite_version": version, "git_commit": commit, "git_dirty": dirty}
 
 
 def expand(targets: list[str], all_registered: bool) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,25 @@ def plugin_records() -> dict[str, Implementation]:
 def known() -> dict[str, Implementation]:
     """Every implementation a name can select: the registry, then installed plug-ins."""
     return {**plugin_records(), **REGISTRY}
+
+
+FRAMEWORK_DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+
+
+def library_versions(target: str, framework: str | None) -> dict[str, str]:
+    """Installed versions of what a target runs on: the distributions providing its framework and
+    its record's required modules (a library, its framework, its build tools)."""
+    record = known().get(target)
+    modules = dict.fromkeys([record.framework or framework, *record.requires] if record is not None else [framework])
+    providers = metadata.packages_distributions()
+    out: dict[str, str] = {}
+    for module in filter(None, modules):
+        for dist in providers.get(module, [FRAMEWORK_DISTRIBUTIONS.get(module, module)])[:1]:
+            try:
+                out[dist] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                pass
+    return out
 
 
 def resolve(names: list[str] | None) -> list[Target]:

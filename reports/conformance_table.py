@@ -126,16 +126,31 @@ def load_reports(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     return reports
 
 
+def provenance(reports: list[dict[str, Any]]) -> str:
+    """One line saying which run(s) the table shows: date, profile, suite version and commit
+    (empty for reports written before check recorded its run)."""
+    runs = {json.dumps(r["run"], sort_keys=True): r["run"] for r in reports if r.get("run")}
+    parts = []
+    for run in runs.values():
+        commit = (run.get("git_commit") or "")[:10] + (" with local changes" if run.get("git_dirty") else "")
+        parts.append(f"{run.get('created', '?')[:10]}, `rope-suite check --profile {run.get('profile', '?')}` "
+                     f"(rope-suite {run.get('rope_suite_version') or '?'}" + (f", commit {commit}" if commit else "") + ")")
+    return ("Recorded " + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown_table(reports: list[dict[str, Any]]) -> str:
-    """One row per implementation: verdict, pass/fail/skip counts, then one column per feature."""
-    header = ["implementation", "verdict", "passed / failed / skipped", *FEATURES]
+    """The run's provenance, then one row per implementation: what it ran on (library versions),
+    verdict, pass/fail/skip counts, then one column per feature."""
+    header = ["implementation", "versions", "verdict", "passed / failed / skipped", *FEATURES]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for report in reports:
         s = report["summary"]
-        row = [f"`{report['target']}`", report["verdict"], f"{s['passed']} / {s['failed']} / {s['skipped']}",
-               *(c.markdown() for c in cells(report).values())]
+        versions = ", ".join(f"{k} {v}" for k, v in (report.get("versions") or {}).items()) or "–"
+        row = [f"`{report['target']}`", versions, report["verdict"],
+               f"{s['passed']} / {s['failed']} / {s['skipped']}", *(c.markdown() for c in cells(report).values())]
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    caption = provenance(reports)
+    return "\n".join(([caption, ""] if caption else []) + lines)
 
 
 def update_readme(readme: Path, table: str) -> None:
