@@ -26,6 +26,10 @@ from rope_suite.reports.results import load_inputs
 from conftest import STRICT
 from test_report_browser import assert_renders
 
+# The quick bench times every registered implementation (and may build torch-cpp's kernel first):
+# minutes on a busy 2-core machine, past the suite's default per-test limit.
+pytestmark = pytest.mark.timeout(1800)
+
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {case.id: case for case in QUICK}
 CHECK_REPORTS = (ROOT / "results" / "check-all.json", ROOT / "reports" / "published" / "check-all-cpu.json")
