@@ -19,7 +19,7 @@ from typing import Any
 FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", "linear", "ntk", "dynamic", "yarn", "llama3",
                              "longrope", "m-rope", "2d-axial", "float64", "float16", "bfloat16", "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
-FAILING = ("failed", "crashed", "timed out")  # statuses that make a cell non-conformant
+FAILING = ("failed", "crashed", "timed out", "not run")  # statuses that make a cell non-conformant
 
 
 def features_of(case: dict[str, Any]) -> list[str]:
