@@ -20,6 +20,7 @@ import pytest
 
 from rope_suite.conformance.budget import format_bytes, machine_memory, parse_bytes
 from rope_suite.conformance.crashes import condense_stderr
+from rope_suite.conformance.hangs import HangWatch
 from rope_suite.conformance.plan import plan
 
 from conftest import PLUGINS, rope_suite
@@ -119,6 +120,18 @@ def test_a_target_that_never_returns_is_stopped_after_three_timeouts_and_the_nex
     assert lines[0].startswith(f"{plugin('never_returns')}: hung: 3 cases in a row timed out after 2 s (agreement/")
     assert lines[0].endswith(f"so its run was stopped; {planned - 3} cases not run (--max-timeouts 3)")
     assert reports["numpy"]["verdict"] == "conformant" and reports["numpy"]["summary"]["not_run"] == 0
+
+
+def test_the_timeout_count_starts_again_when_a_case_ends_any_other_way() -> None:
+    timed_out, passed = {"implementation": "p.py", "id": "a", "status": "timed out", "timeout_s": 2.0}, \
+        {"implementation": "p.py", "id": "b", "status": "passed"}
+    watch = HangWatch(3)
+    assert watch.see([timed_out, timed_out, passed, timed_out]) is None
+    assert watch.see([timed_out]) is None
+    assert watch.see([timed_out]) == "3 cases in a row timed out"
+    assert watch.diagnosis(7) == ("p.py: hung: 3 cases in a row timed out after 2 s (a, a, a), so its run was "
+                                  "stopped; 7 cases not run (--max-timeouts 3)")
+    assert HangWatch(0).see([timed_out] * 10) is None
 
 
 def test_max_timeouts_0_lets_every_case_time_out(tmp_path: Path) -> None:
