@@ -6,7 +6,9 @@ inside its own run. Each process appends its rows to the JSON Lines stream as ev
 finishes (a progress bar follows it) and writes pytest-benchmark's own JSON; at the end the
 pytest-benchmark files are converted into the results document (schema in
 :mod:`rope_suite.reports.schema`), with the rows of skipped and failed cases from the stream. An
-interrupted run still writes the results of the cases it finished.
+interrupted run still writes the results of the cases it finished. The processes are followed
+by :func:`rope_suite.conformance.process.follow`, as ``rope-suite check``'s are: when this
+process stops, by any signal, they stop with it.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
+from rope_suite.conformance.process import Tail, follow
 from rope_suite.reports.machine import fingerprint
 from rope_suite.reports.results import derive, document, empty_row, rows_from_pytest_benchmark, write_atomic
 from rope_suite.reports.schema import SCHEMA_VERSION, STREAM
@@ -59,13 +61,13 @@ class Stream:
     """The JSON Lines file the target processes append to, read as it grows."""
 
     path: Path
-    seen: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    tail: Tail | None = field(default=None, init=False)  # from the end of the header, once started
 
     def start(self, header: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(header) + "\n")
-        self.seen = len(self.path.read_bytes())
+        self.tail = Tail(self.path)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         with open(self.path, "a") as out:
@@ -73,13 +75,7 @@ class Stream:
 
     def poll(self) -> list[dict[str, Any]]:
         """Rows appended since the last poll (a line still being written waits)."""
-        with open(self.path, "rb") as f:
-            f.seek(self.seen)
-            data = f.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        self.seen += len(complete)
-        new = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
-        new = [r for r in new if r.get("schema") != STREAM]
+        new = [r for r in self.tail.read() if r.get("schema") != STREAM]
         self.rows.extend(new)
         return new
 
@@ -191,26 +187,17 @@ def cuda_available() -> bool:
 
 def _follow(command: list[str], env: dict[str, str], stream: Stream, progress: Any, tasks: tuple[Any, Any],
             timeout: float | None) -> int:
-    """Run one target's pytest process, advancing the progress bars as its rows arrive."""
+    """Run one target's pytest process (its output appended to the log beside the stream), advancing
+    the progress bars as its rows arrive, killed after ``timeout`` seconds; its exit status."""
     log = stream.path.parent / f"{stream.path.stem}.log"
     with open(log, "a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        start = time.monotonic()
-        try:
-            while proc.poll() is None:
-                time.sleep(0.25)
-                _advance(stream.poll(), progress, tasks)
-                if timeout is not None and time.monotonic() - start > timeout:
-                    proc.kill()
-                    out.write(f"\nkilled after {timeout:.0f} s\n")
-        except KeyboardInterrupt:
-            proc.terminate()
-            proc.wait(timeout=30)
-            raise
-        _advance(stream.poll(), progress, tasks)
-    return proc.returncode
+        ended = follow(command, stream.poll, lambda rows: _advance(rows, progress, tasks), stdout=out,
+                       stderr=subprocess.STDOUT, env=env, timeout=timeout)
+        if ended.stopped:
+            out.write(f"\nkilled: {ended.stopped}\n")
+    return ended.returncode
 
 
 def _read_pytest_benchmark(path: Path) -> dict[str, Any] | None:

@@ -4,15 +4,20 @@ Each target runs in its own pytest subprocess (a process-global setting such as 
 backend stays inside it), and inside that, under pytest-xdist, in one worker that xdist
 replaces when a case kills it: a segfault, an abort or ``os._exit`` loses only that case,
 reported as ``crashed`` with the exit signal and the tail of stderr. pytest-timeout stops a
-case that hangs (``timed out``); a faulthandler watchdog kills one stuck in C code. Every
-finished case is appended to a JSON-lines file as it ends (beside ``--json FILE``, as
-``FILE.jsonl``), so a run killed outright keeps its results and ``--resume`` runs only the
-rest. This process shows progress, then prints one line per check with the counts, each
-failure with its message and a Python snippet that reproduces it, and the verdict.
+case that hangs (``timed out``); a faulthandler watchdog kills one stuck in C code. After
+``max_timeouts`` cases in a row time out, the target hung: its processes are killed, the
+cases it had left are reported ``not run``, one line says so, and the next target runs
+(:mod:`rope_suite.conformance.hangs`). The subprocess is followed by
+:func:`rope_suite.conformance.process.follow`: when this process stops, by any signal, its
+subprocesses stop with it. Every finished case is appended to a JSON-lines file as it ends
+(beside ``--json FILE``, as ``FILE.jsonl``), so a run killed outright keeps its results and
+``--resume`` runs only the rest. This process shows progress, then prints one line per check
+with the counts, each failure with its message and a Python snippet that reproduces it, and
+the verdict.
 
 Exit codes: 0 every target conformant (at least one case ran, none failed); 1 some target
-non-conformant (a case failed, crashed or timed out); 2 usage error or a target that cannot
-be loaded.
+non-conformant (a case failed, crashed, timed out or did not run because the target hung);
+2 usage error or a target that cannot be loaded.
 """
 
 from __future__ import annotations
@@ -23,10 +28,8 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +37,9 @@ from typing import Any
 
 from .plan import plan
 from .crashes import condense_stderr, describe_exit
+from .hangs import DEFAULT_MAX_TIMEOUTS, NOT_RUN, HangWatch, not_run
 from .plugin import FAILING, read_records
+from .process import Tail, follow
 from .targets import library_versions, resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
@@ -54,6 +59,7 @@ class TargetRun:
     records: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
     stderr: str = ""
+    hung: str | None = None  # the one-line diagnosis when the run was stopped because the target hung
 
     @property
     def load_error(self) -> str | None:
@@ -65,8 +71,10 @@ class TargetRun:
 
     @property
     def stopped(self) -> str | None:
-        """Why the run ended before every case had run, or None: pytest itself died (a crash with
-        no pytest-xdist worker to take it), or xdist gave up after too many crashed workers."""
+        """Why the run ended before every case had run, or None: the target hung, pytest itself died
+        (a crash with no pytest-xdist worker to take it), or xdist gave up after too many crashed workers."""
+        if self.hung:
+            return self.hung
         killed_workers = sum("its worker was killed" in (r.get("reason") or "") for r in self.records)
         if len(HARD_TIMEOUT.findall(self.stderr)) > killed_workers:  # no xdist worker took the kill
             return (f"{self.target}: a case was still running at the hard timeout, so the pytest process was "
@@ -84,8 +92,9 @@ class TargetRun:
     @property
     def summary(self) -> dict[str, int]:
         c = Counter(r["status"] for r in self.records)
-        return {"passed": c["passed"] + c["xfailed"] + c["xpassed"], "failed": sum(c[s] for s in FAILING),
-                "skipped": c["skipped"], "crashed": c["crashed"], "timed_out": c["timed out"]}
+        return {"passed": c["passed"] + c["xfailed"] + c["xpassed"],
+                "failed": sum(c[s] for s in (*FAILING, NOT_RUN)), "skipped": c["skipped"], "crashed": c["crashed"],
+                "timed_out": c["timed out"], "not_run": c[NOT_RUN]}
 
     @property
     def verdict(self) -> str:
@@ -134,30 +143,49 @@ def isolation_args(pytest_args: list[str], case_timeout: float | None) -> list[s
 
 def run_pytest(targets: list[str], profile: str, pytest_args: list[str], progress: Any = None,
                task: Any = None, *, stream: Path | None = None, done: Path | None = None,
-               case_timeout: float | None = None) -> list[TargetRun]:
+               case_timeout: float | None = None, max_timeouts: int | None = None) -> list[TargetRun]:
     """Run the conformance tests for ``targets`` in one pytest subprocess, following its JSONL
     stream (``stream``, appended to; a temporary file if None); one TargetRun per target, in
-    order, with every record ``stream`` holds for it. ``done``: a JSONL of cases not to rerun."""
+    order, with every record ``stream`` holds for it. ``done``: a JSONL of cases not to rerun.
+    ``max_timeouts``: after that many cases in a row time out, stop the subprocess and report the
+    cases it had left ``not run`` (None or 0: never)."""
     with tempfile.TemporaryDirectory(prefix="rope-suite-") as tmp:
         stream = stream or Path(tmp) / "records.jsonl"
         stream.touch()
         impls = [arg for t in targets for arg in ("--impl", t)]
-        log, err = Path(tmp) / "pytest.log", Path(tmp) / "stderr.log"
+        log, err, planned = Path(tmp) / "pytest.log", Path(tmp) / "stderr.log", Path(tmp) / "planned.json"
         command = [sys.executable, "-m", "pytest", "--pyargs", "rope_suite.conformance", *impls, "--profile", profile,
-                   *([] if _given(pytest_args, "-v", "--verbose") else ["-q"]), "-p", "no:cacheprovider", "--rope-jsonl", str(stream), "--rope-stderr", str(err),
+                   *([] if _given(pytest_args, "-v", "--verbose") else ["-q"]), "-p", "no:cacheprovider",
+                   "--rope-jsonl", str(stream), "--rope-stderr", str(err), "--rope-planned", str(planned),
                    "-W", "ignore::DeprecationWarning", *isolation_args(pytest_args, case_timeout),
                    *(["--rope-done", str(done)] if done else []), *pytest_args]
+        watch = HangWatch(max_timeouts)
+
+        def on_records(records: list[dict[str, Any]]) -> str | None:
+            if progress is not None:
+                progress.update(task, advance=len(records))
+            return watch.see(records)
+
         with open(log, "w") as out, open(err, "w") as errors:
-            proc = subprocess.Popen(command, stdout=out, stderr=errors, stdin=subprocess.DEVNULL)
-            seen = _lines(stream)
-            while proc.poll() is None:
-                time.sleep(0.2)
-                seen = _advance(stream, seen, progress, task)
-            _advance(stream, seen, progress, task)
+            ended = follow(command, Tail(stream).read, on_records, stdout=out, stderr=errors)
         records = latest(read_records(stream))
+        hung = None
+        if ended.stopped:
+            plan_of_run = _read_planned(planned)
+            left = not_run(plan_of_run or [], records)
+            records += left
+            hung = watch.diagnosis(None if plan_of_run is None else len(left))
         output, stderr = log.read_text(errors="replace"), err.read_text(errors="replace")
-    return [TargetRun(t, proc.returncode, [r for r in records if r.get("implementation") == t], output, stderr)
+    return [TargetRun(t, ended.returncode, [r for r in records if r.get("implementation") == t], output, stderr, hung)
             for t in targets]
+
+
+def _read_planned(path: Path) -> list[dict[str, Any]] | None:
+    """The planned cases pytest wrote (--rope-planned), or None if it was stopped before it had."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def latest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,17 +200,6 @@ def run_target(target: str, profile: str, pytest_args: list[str], progress: Any 
                **options: Any) -> TargetRun:
     """One target in its own subprocess: a process-global setting stays there."""
     return run_pytest([target], profile, pytest_args, progress, task, **options)[0]
-
-
-def _lines(stream: Path) -> int:
-    return stream.read_bytes().count(b"\n")
-
-
-def _advance(stream: Path, seen: int, progress: Any, task: Any) -> int:
-    lines = _lines(stream)
-    if progress is not None and lines > seen:
-        progress.update(task, advance=lines - seen)
-    return lines
 
 
 def results_stream(json_path: str, resume: bool) -> Path:
@@ -249,7 +266,7 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
         by_check[r.get("check") or "?"][r["status"]] += 1
     console.print(f"[bold]{run.target}[/bold] ({run.framework or 'framework unknown'})")
     for check, c in by_check.items():
-        extra = "".join(f", {c[k]} {k}" for k in ("crashed", "timed out", "xfailed", "xpassed") if c[k])
+        extra = "".join(f", {c[k]} {k}" for k in ("crashed", "timed out", NOT_RUN, "xfailed", "xpassed") if c[k])
         console.print(f"  {check:<18} {c['passed']:4d} passed {c['failed']:4d} failed {c['skipped']:4d} skipped{extra}")
     broken = [r for r in run.records if r["status"] in ("crashed", "timed out")]
     for i, r in enumerate(broken):
@@ -281,15 +298,17 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
         console.print(run.stopped, markup=False, highlight=False)
     s = run.summary
     style = "green" if run.verdict == "conformant" else "red"
-    more = "".join(f", {s[k]} {k.replace('_', ' ')}" for k in ("crashed", "timed_out") if s[k])
+    more = "".join(f", {s[k]} {k.replace('_', ' ')}" for k in ("crashed", "timed_out", "not_run") if s[k])
     console.print(f"[{style}]{run.target}: {run.verdict}[/{style}] ({s['passed']} passed, {s['failed']} failed, "
                   f"{s['skipped']} skipped{more})")
 
 
 def check(targets: list[str], *, profile: str, json_path: str | None, pytest_args: list[str],
-          case_timeout: float | None = DEFAULT_CASE_TIMEOUT, resume: bool = False, verbose: bool = False) -> int:
+          case_timeout: float | None = DEFAULT_CASE_TIMEOUT, max_timeouts: int | None = DEFAULT_MAX_TIMEOUTS,
+          resume: bool = False, verbose: bool = False) -> int:
     """Run every target; print; write ``json_path`` (and its ``.jsonl`` as cases finish);
-    return the exit code. ``resume``: keep the ``.jsonl`` of an earlier run and skip its cases."""
+    return the exit code. ``resume``: keep the ``.jsonl`` of an earlier run and skip its cases.
+    ``max_timeouts``: stop a target after that many cases in a row time out (None or 0: never)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -315,7 +334,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
             for target in targets:
                 task = progress.add_task(target, total=total, completed=finished[target])
                 runs.append(run_target(target, profile, args, progress, task, stream=stream, done=done,
-                                       case_timeout=case_timeout))
+                                       case_timeout=case_timeout, max_timeouts=max_timeouts))
     if resume and done is not None:
         console.print(f"rope-suite: resumed: {sum(finished.values())} cases from {stream} were not run again",
                       markup=False)

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from . import reference
+from .hangs import DEFAULT_MAX_TIMEOUTS
 from .presets import PRESETS, preset
+from .process import sigterm_exits
 from .spec import RopeSpec
 
 RESULTS_DIR = Path("results")
@@ -172,8 +174,11 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
         pytest_args += ["--memory-budget", args.memory_budget]
     if args.case_timeout is not None and args.case_timeout < 0:
         raise ValueError(f"--case-timeout {args.case_timeout:g} is invalid: give seconds > 0, or 0 for none")
+    if args.max_timeouts < 0:
+        raise ValueError(f"--max-timeouts {args.max_timeouts} is invalid: give a count > 0, or 0 for no limit")
     return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
-                 case_timeout=args.case_timeout or None, resume=args.resume, verbose=args.verbose)
+                 case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
+                 verbose=args.verbose)
 
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -299,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skips-file", metavar="FILE", help="cases not to run: case-id prefixes, one per line")
     p.add_argument("--case-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="a case still running after SECONDS is stopped and reported as timed out (default 120; 0: none)")
+    p.add_argument("--max-timeouts", type=int, default=DEFAULT_MAX_TIMEOUTS, metavar="N",
+                   help="after N cases in a row time out, the target hung: stop it, report its remaining cases as "
+                        f"not run, go on with the next target (default {DEFAULT_MAX_TIMEOUTS}; 0: no limit)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run: keep the cases already in FILE.jsonl of --json FILE, run the rest")
     p.add_argument("--memory-budget", metavar="SIZE",
@@ -324,10 +332,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return args.func(args, unknown) if getattr(args, "passthrough", False) else args.func(args)
+        with sigterm_exits():  # a stopped run stops the processes it started, and bench keeps its results
+            return args.func(args, unknown) if getattr(args, "passthrough", False) else args.func(args)
     except ValueError as err:
         print(f"rope-suite: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the subprocesses are gone already (process.follow)
+        print("rope-suite: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ case that kills its worker (segfault, abort, ``os._exit``, the OOM killer) is re
 xdist's replacement worker goes on with the next case; a pytest-timeout failure is recorded as
 ``timed out``, and ``--rope-hard-timeout`` kills a case stuck where no signal reaches it
 (faulthandler, stacks to stderr). ``--rope-done FILE`` deselects cases already recorded there
-(resuming a killed run); ``--memory-budget`` skips cases whose inputs would not fit.
+(resuming a killed run); ``--rope-planned FILE`` lists the cases the run will run, so a run
+stopped part-way knows which did not; ``--memory-budget`` skips cases whose inputs would not fit.
+In a run that :mod:`rope_suite.conformance.process` follows, each xdist worker dies with its
+controller (a parent-death signal), so killing the run never leaves a worker behind.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import pytest
 from .budget import DEFAULT_BUDGET, parse_bytes
 from .crashes import condense_stderr, describe_exit, exit_status, read_from
 from .plan import PROFILES, Planned, plan
+from .process import FOLLOWED, die_with_parent
 from .subject import LoadError, Subject
 from .targets import Target, resolve
 
@@ -61,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"{DEFAULT_BUDGET})")
     group.addoption("--rope-done", default=None, metavar="FILE",
                     help="JSON lines of finished cases (an earlier --rope-jsonl): deselect those, run the rest")
+    group.addoption("--rope-planned", default=None, metavar="FILE",
+                    help="once collected, write the records of the cases this run will run to FILE (a JSON list)")
     group.addoption("--rope-stderr", default=None, metavar="FILE",
                     help="the file this run's stderr goes to: a crashed case gets its tail")
     group.addoption("--rope-hard-timeout", type=float, default=None, metavar="SECONDS",
@@ -265,9 +271,10 @@ class Tally:
                         status = "xfailed" if report.skipped else "xpassed"
                     reason = rec.pop("reason", None) or (_reason(report) if status != "passed" else rec.get("note", ""))
                     if status == "failed" and PYTEST_TIMEOUT in reason:  # pytest-timeout's signal method
-                        rec = {**rec, "problem": "timed out"}
+                        seconds = _seconds(reason)
+                        rec = {**rec, "problem": "timed out", "timeout_s": seconds}
                         reason = (f"{rec['implementation']}: timed out: {rec.get('id')} still running after "
-                                  f"{_seconds(reason)} s{_where(report)}")
+                                  f"{'?' if seconds is None else f'{seconds:g}'} s{_where(report)}")
                     status = PROBLEM_STATUS.get(rec.get("problem"), status) if status == "failed" else status
                     self.records.append({**rec, "status": status, "reason": reason})
 
@@ -277,9 +284,9 @@ PROBLEM_STATUS = {"crashed": "crashed", "out of memory": "crashed", "timed out":
 FAILING = ("failed", "crashed", "timed out")
 
 
-def _seconds(message: str) -> str:
+def _seconds(message: str) -> float | None:
     match = re.search(r"Timeout \(>([0-9.]+)s\)", message)
-    return f"{float(match[1]):g}" if match else "?"
+    return float(match[1]) if match else None
 
 
 def _where(report: pytest.TestReport) -> str:
@@ -359,8 +366,8 @@ class Crashes:
         died = describe_exit(status)
         name, case_id = rec["implementation"], rec.get("id")
         if re.search(r"^Timeout \([0-9:.]+\)!", stderr, re.MULTILINE):  # --rope-hard-timeout's faulthandler
-            rec["problem"] = "timed out"
-            headline = (f"{name}: timed out: {case_id} still running after {time.monotonic() - self.last_end:.0f} s, "
+            rec["problem"], rec["timeout_s"] = "timed out", round(time.monotonic() - self.last_end)
+            headline = (f"{name}: timed out: {case_id} still running after {rec['timeout_s']} s, "
                         f"where no timeout signal reached it; its worker was killed")
         else:
             rec["problem"] = "crashed"
@@ -391,12 +398,47 @@ def pytest_handlecrashitem(crashitem: str, report: pytest.TestReport, sched: Any
         report.user_properties = [(RECORD, rec)]
 
 
+def write_planned(config: pytest.Config, nodeids: list[str]) -> None:
+    """--rope-planned FILE: the records, before they run, of the conformance cases this run will
+    run (after -k and every deselection), written once and whole (a replaced worker collects again)."""
+    path = config.getoption("rope_planned")
+    if not path or os.path.exists(path):
+        return
+    records = [rec for rec in (_CRASHES.case(config, nodeid) for nodeid in nodeids) if rec is not None]
+    Path(path + ".tmp").write_text(json.dumps(records))
+    os.replace(path + ".tmp", path)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # without xdist; under it, the controller writes
+        write_planned(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    write_planned(node.config, list(ids))
+
+
+CONTROLLER = "rope_suite_controller"  # the workerinput key of the controller's pid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: in a followed run, each worker learns the controller's pid,
+    to die with it (pytest_configure); elsewhere xdist's workers are left as they are."""
+    if os.environ.get(FOLLOWED):
+        node.workerinput[CONTROLLER] = os.getpid()
+
+
 _CONFIG: pytest.Config | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _CONFIG
     _CONFIG = config
+    controller = getattr(config, "workerinput", {}).get(CONTROLLER)
+    if controller:  # a worker stuck in a plug-in outlives a killed controller unless the kernel ends it
+        die_with_parent(controller)
     memory_budget(config)  # a bad --memory-budget is a usage error now, not an error in every case
     # faulthandler writes with a file descriptor; take stderr now, before any test captures it
     config._rope_stderr_fd = os.dup(sys.__stderr__.fileno()) if config.getoption("rope_hard_timeout") else None

@@ -26,7 +26,7 @@ OTHER_DTYPES: tuple[str, ...] = tuple(d for d in FLOAT_DTYPES if d != "float32")
 FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
                              "m-rope", "2d-axial", *OTHER_DTYPES, "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
-FAILING = ("failed", "crashed", "timed out")  # statuses that make a cell non-conformant
+FAILING = ("failed", "crashed", "timed out", "not run")  # statuses that make a cell non-conformant
 
 
 def features_of(case: dict[str, Any]) -> list[str]:

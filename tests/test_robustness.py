@@ -1,7 +1,8 @@
 """``rope-suite check`` against plug-ins that crash, hang, lie or break the contract: real
 subprocesses over the deliberately broken plug-ins in tests/plugins/.
 
-Each run picks a few cases with ``-k`` so the whole file stays around a minute and a half.
+Each run picks a few cases with ``-k`` so the whole file stays around two and a half minutes;
+the runs over a plug-in that never returns take every case, to show that the run ends anyway.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from rope_suite.conformance.budget import format_bytes, machine_memory, parse_bytes
 from rope_suite.conformance.crashes import condense_stderr
+from rope_suite.conformance.hangs import HangWatch
+from rope_suite.conformance.plan import plan
 
 from conftest import PLUGINS, rope_suite
 
@@ -91,6 +95,53 @@ def test_hanging_cases_time_out_with_their_case_id_and_the_run_goes_on(tmp_path:
         ["passed", "passed"]
     assert report["summary"]["timed_out"] == 2 and report["verdict"] == "non-conformant"
     assert f"timed out: {CRASHING} still running" in proc.stdout
+
+
+def test_a_target_that_never_returns_is_stopped_after_three_timeouts_and_the_next_target_runs(
+        tmp_path: Path) -> None:
+    planned = len(plan("quick")) + 1  # and random_specs
+    start = time.monotonic()
+    proc = rope_suite("check", plugin("never_returns"), "numpy", "--case-timeout", "2", "--json", "r.json",
+                      cwd=tmp_path)
+    elapsed = time.monotonic() - start
+    # every case waiting for its timeout would take planned * 2 s (over five minutes) for the first target alone
+    assert elapsed < 120, f"{elapsed:.0f} s"
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    reports = by_target(tmp_path / "r.json")
+    hung = reports["never_returns"]
+    statuses = [c["status"] for c in hung["checks"]]
+    assert statuses.count("timed out") == 3 and statuses.count("not run") == planned - 3, hung["summary"]
+    assert hung["summary"]["passed"] == 0 and hung["summary"]["failed"] == planned
+    assert hung["verdict"] == "non-conformant" and "hung" in hung["stopped"]
+    assert all(c["reason"] == f"{plugin('never_returns')}: not run: the target hung"
+               for c in hung["checks"] if c["status"] == "not run")
+    lines = [line for line in proc.stdout.splitlines() if ": hung: " in line]
+    assert len(lines) == 1, proc.stdout
+    assert lines[0].startswith(f"{plugin('never_returns')}: hung: 3 cases in a row timed out after 2 s (agreement/")
+    assert lines[0].endswith(f"so its run was stopped; {planned - 3} cases not run (--max-timeouts 3)")
+    assert reports["numpy"]["verdict"] == "conformant" and reports["numpy"]["summary"]["not_run"] == 0
+
+
+def test_the_timeout_count_starts_again_when_a_case_ends_any_other_way() -> None:
+    timed_out, passed = {"implementation": "p.py", "id": "a", "status": "timed out", "timeout_s": 2.0}, \
+        {"implementation": "p.py", "id": "b", "status": "passed"}
+    watch = HangWatch(3)
+    assert watch.see([timed_out, timed_out, passed, timed_out]) is None
+    assert watch.see([timed_out]) is None
+    assert watch.see([timed_out]) == "3 cases in a row timed out"
+    assert watch.diagnosis(7) == ("p.py: hung: 3 cases in a row timed out after 2 s (a, a, a), so its run was "
+                                  "stopped; 7 cases not run (--max-timeouts 3)")
+    assert HangWatch(0).see([timed_out] * 10) is None
+
+
+def test_max_timeouts_0_lets_every_case_time_out(tmp_path: Path) -> None:
+    proc = rope_suite("check", plugin("never_returns"), "--case-timeout", "1", "--max-timeouts", "0", "--json",
+                      "r.json", "-k", "agreement and float32/per_row and (llama2-7b or gpt-j-6b or sam2 or linear-x4) "
+                      "and not int32 and not b2s4h4", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    report = by_target(tmp_path / "r.json")["never_returns"]
+    assert report["summary"]["timed_out"] == 4 and report["summary"]["not_run"] == 0 and "stopped" not in report
+    assert ": hung: " not in proc.stdout
 
 
 # --- bad plug-ins ----------------------------------------------------------------------------------------
@@ -174,6 +225,57 @@ def test_a_killed_run_keeps_finished_cases_and_resume_runs_only_the_rest(tmp_pat
 def test_resume_needs_the_report_it_continues(tmp_path: Path) -> None:
     proc = rope_suite("check", "numpy", "--resume", cwd=tmp_path)
     assert proc.returncode == 2 and "--resume continues the run of --json FILE" in proc.stderr
+
+
+# --- stopping ------------------------------------------------------------------------------------------
+
+TAG = "ROPE_SUITE_TEST_TAG"  # in the environment of the run under test, so of everything it starts
+
+
+def tagged(tag: str) -> dict[int, str]:
+    """pid -> command line of every live process whose environment has TAG=tag (a zombie has none)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if f"{TAG}={tag}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal and /proc are Linux's")
+@pytest.mark.parametrize("command, sig, code", [
+    ("check", signal.SIGKILL, -signal.SIGKILL),  # a CI job's timeout: no chance to clean up
+    ("check", signal.SIGTERM, 128 + signal.SIGTERM),
+    ("check", signal.SIGINT, 130),
+    ("bench", signal.SIGKILL, -signal.SIGKILL),
+], ids=["check-SIGKILL", "check-SIGTERM", "check-SIGINT", "bench-SIGKILL"])
+def test_a_stopped_run_leaves_none_of_its_processes_running(tmp_path: Path, command: str, sig: signal.Signals,
+                                                            code: int) -> None:
+    tag, marker = uuid.uuid4().hex, tmp_path / "hanging"
+    env = {**os.environ, TAG: tag, "ROPE_SUITE_TEST_HANGING": str(marker)}
+    args = ["--case-timeout", "600"] if command == "check" else ["--quick", "--results", "out/bench.json"]
+    run = subprocess.Popen([sys.executable, "-m", "rope_suite.conformance.cli", command, plugin("never_returns"),
+                            *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), f"the plug-in was never called (exit {run.poll()})"
+        started = tagged(tag)
+        assert len(started) >= (3 if command == "check" else 2), started  # the CLI, pytest (and its xdist worker)
+        os.kill(run.pid, sig)  # this process alone, as a CI job's timeout would: not its group
+        assert run.wait(timeout=60) == code
+        deadline = time.monotonic() + 5
+        while tagged(tag) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not tagged(tag), f"still running after the run was stopped: {tagged(tag)}"
+    finally:
+        for pid in tagged(tag):  # started by this test: do not leave them to the next one
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- resource guard ------------------------------------------------------------------------------------
