@@ -14,8 +14,9 @@ walks every import and fails on an upward import or a cycle.
   fingerprint. Benchmarks write them and reports read them.
 - **checks**: the cases, the checks and the plan, the mismatch a failed check reports, the
   hypothesis strategies, and the loaded plug-in under its contract (``subject``).
-- **runner**: resolving targets (the registry), the pytest plug-in and its test module, crash
-  and hang handling, and ``check`` and ``mutants`` over subprocesses.
+- **runner**: resolving targets (the registry), the followed subprocess, the pytest plug-in
+  (``plugin``: wiring; ``selection``, ``records``, ``isolation``, ``summary``: its work) and its
+  test module, crash and hang handling, and ``check`` and ``mutants`` over subprocesses.
 - **benchmarks**: timing against the copy roofline, one process per target.
 - **reports**: the conformance table, the HTML and Markdown report, and compare.
 - **commands**: the one ``rope-suite`` command line.
@@ -30,6 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("checks", ("conformance.cases", "conformance.strategies", "conformance.mismatch", "conformance.checks",
                 "conformance.plan", "conformance.subject")),
     ("runner", ("conformance.targets", "conformance.process", "conformance.crashes", "conformance.hangs",
+                "conformance.records", "conformance.selection", "conformance.isolation", "conformance.summary",
                 "conformance.plugin", "conformance.test_conformance", "conformance.check_command",
                 "conformance.mutation")),
     ("benchmarks", ("benchmarks",)),

@@ -38,7 +38,7 @@ from typing import Any
 from .plan import plan
 from .crashes import condense_stderr, describe_exit
 from .hangs import DEFAULT_MAX_TIMEOUTS, NOT_RUN, HangWatch, not_run
-from .plugin import FAILING, read_records
+from .records import FAILING, read_records
 from .process import Tail, follow
 from .targets import library_versions, resolve
 
