@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from rope_suite.conformance.subject import LoadError, Subject
-from rope_suite.conformance.targets import Target
+from rope_suite.conformance.subject import Subject
+from rope_suite.conformance.targets import Loaded, Target
 
 from .cases import BenchCase, PROFILES, profile_cases
 from .runner import allocator_label
@@ -55,7 +55,7 @@ class BenchSession:
         self.jsonl = config.getoption("bench_jsonl")
         self.run_id = config.getoption("bench_run_id") or uuid.uuid4().hex[:12]
         self.machine_id = config.getoption("bench_machine_id")
-        self._subjects: dict[str, Subject | str] = {}
+        self.loaded = Loaded()
         if self.machine_id is None:
             self._start_stream()
 
@@ -75,15 +75,7 @@ class BenchSession:
 
     def subject(self, target: Target) -> Subject:
         """The loaded implementation (once per session); LoadError says why it cannot load."""
-        if target.name not in self._subjects:
-            try:
-                self._subjects[target.name] = target.load()
-            except LoadError as err:
-                self._subjects[target.name] = str(err)
-        loaded = self._subjects[target.name]
-        if isinstance(loaded, str):
-            raise LoadError(loaded)
-        return loaded
+        return self.loaded.get(target)
 
     def base_row(self, target: Target, case: BenchCase, subject: Subject | None) -> dict[str, Any]:
         framework = subject.framework if subject else (target.record.framework if target.record else None)

@@ -42,7 +42,7 @@ from .process import FOLLOWED, die_with_parent
 from .records import RECORD, Tally, case_record
 from .subject import LoadError, Subject
 from .summary import write_summary
-from .targets import Target
+from .targets import Loaded, Target
 
 CONTROLLER = "rope_suite_controller"  # the workerinput key of the controller's pid
 
@@ -88,13 +88,12 @@ def memory_budget(config: pytest.Config) -> int:
 
 
 class RopeSession:
-    """One pytest run's state and the hooks that use it: loaded subjects (each target once; a
-    load failure remembered so every case reports it), the tally of finished cases and its
+    """One pytest run's state and the hooks that use it: the loaded subjects, the tally of finished cases and its
     stream, crash bookkeeping, and the xfails/skips entries that matched nothing."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.subjects: dict[str, Subject | LoadError] = {}
+        self.loaded = Loaded()
         self.tally = Tally()
         self.crashes = isolation.Crashes(config)
         self.unused: list[tuple[str, str]] = []
@@ -108,15 +107,11 @@ class RopeSession:
         missing = target.missing
         if missing:
             pytest.skip(f"{target.name}: {missing} is not installed")
-        if target.name not in self.subjects:
-            try:
-                self.subjects[target.name] = target.load()
-            except LoadError as err:
-                self.subjects[target.name] = err
-        loaded = self.subjects[target.name]
-        if isinstance(loaded, LoadError):
-            record["load_error"] = str(loaded)
-            pytest.fail(str(loaded), pytrace=False)
+        try:
+            loaded = self.loaded.get(target)
+        except LoadError as err:
+            record["load_error"] = str(err)
+            pytest.fail(str(err), pytrace=False)
         record["framework"] = loaded.framework
         return loaded
 

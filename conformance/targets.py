@@ -75,6 +75,25 @@ def load_object(spec: str) -> Any:
         raise LoadError(f"{spec}: attribute missing: {where} has no {attribute!r}") from None
 
 
+class Loaded:
+    """Each target loaded once per process; a load failure is remembered, so every later case
+    of that target reports the same LoadError without importing it again."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Subject | LoadError] = {}
+
+    def get(self, target: Target) -> Subject:
+        if target.name not in self._cache:
+            try:
+                self._cache[target.name] = target.load()
+            except LoadError as err:
+                self._cache[target.name] = err
+        loaded = self._cache[target.name]
+        if isinstance(loaded, LoadError):
+            raise loaded
+        return loaded
+
+
 ENTRY_POINT_GROUP = "rope_suite.implementations"
 
 
