@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import json
-import os
 import re
 import shutil
 import sys
@@ -35,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .plan import plan
+from rope_suite.reports.results import write_atomic
+
 from .crashes import condense_stderr, describe_exit
 from .hangs import DEFAULT_MAX_TIMEOUTS, NOT_RUN, HangWatch, not_run
-from .records import FAILING, read_records
+from .plan import plan
 from .process import Tail, follow
+from .records import FAILING, read_records
 from .targets import library_versions, resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
@@ -217,14 +218,6 @@ def results_stream(json_path: str, resume: bool) -> Path:
     return stream
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a temporary file beside ``path`` and rename it: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
-
-
 # --- reporting ------------------------------------------------------------------------------------
 
 def snippet(run: TargetRun, record: dict[str, Any]) -> str:
@@ -355,7 +348,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
         about = run_record(profile)
         reports = [{**run.report(), "run": about, "versions": library_versions(run.target, run.framework)}
                    for run in runs]
-        write_atomically(Path(json_path), json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
+        write_atomic(Path(json_path), json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
         console.print(f"rope-suite: report written to {json_path} (each case as it finished: {stream})",
                       markup=False)
     return code
