@@ -1,36 +1,43 @@
 """RoPE in JAX under ``jax.jit``: the first-party JAX implementation.
 
-The frequency vector, the attention factor and the pair-to-axis map come from the reference
-on the host (:func:`rope_suite.conformance.reference.inverse_frequencies`, ``attention_factor``,
-``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two jitted
-functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
-``_rotate`` (the rotation and the pass-through tail). Those numbers are arguments and only the
-static facts (convention, rotary_dim, head_dim) are static, so specs that differ only in
-numbers share one compilation. They are two functions, not one, because inside a single jit
-XLA fuses cos/sin into the per-element rotation loop and recomputes them for every head
-(about 3x slower on CPU at [4, 512, 32, 128]).
+The frequency vector, the attention factor and the pair-to-axis map are computed eagerly in
+jax.numpy by :mod:`rope_suite.implementations.frequencies`, outside the compiled code, the
+way real libraries build their ``inv_freq`` buffer once; two jitted functions do the rest:
+``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and ``_rotate`` (the rotation and the
+pass-through tail). Those numbers are arguments and only the static facts (convention,
+rotary_dim, head_dim) are static, so specs that differ only in numbers share one
+compilation. They are two functions, not one, because inside a single jit XLA fuses cos/sin
+into the per-element rotation loop and recomputes them for every head (about 3x slower on
+CPU at [4, 512, 32, 128]).
 
 Precision (torchtune, Meta, flash-attn): for float32/float16/bfloat16 inputs the angles
 (positions cast to float32 times float32 inv_freq), cos/sin and the rotation are float32 and
 the result is cast back to x's dtype; float64 inputs compute in float64 (needs x64 enabled,
-which this module never flips: that would change every other JAX user in the process).
+which this module never flips globally: that would change every other JAX user in the
+process). The frequencies themselves are computed in float64 and rounded once to the
+compute dtype (XLA's float32 ``pow`` lands several ulp off, more than the accuracy model
+leaves room for at long positions), inside ``jax.enable_x64``: a thread-local scope, undone
+on exit.
 
-Dynamic NTK and LongRoPE frequencies depend on max(position)+1: it is read from the concrete
-positions on every call and nothing is cached across calls (stale state is HF 25306, vLLM 3488).
+The frequencies are cached per (spec, sequence length, compute dtype), a pure function of
+those: dynamic NTK and LongRoPE read max(position)+1 from the concrete positions on every
+call, so no state carries from one call to the next (stale state is HF 25306, vLLM 3488).
 Channels past rotary_dim are sliced out of x and concatenated back untouched (bit-identical).
 """
 
 from __future__ import annotations
 
-from functools import partial
+from contextlib import AbstractContextManager
+from functools import lru_cache, partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rope_suite.conformance import reference
 from rope_suite.conformance.spec import RopeSpec
+
+from . import frequencies
 
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -40,20 +47,34 @@ def _compute_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.float64 if dtype == np.float64 else np.float32)
 
 
-def _frequency_arguments(spec: RopeSpec, positions: Any, compute: np.dtype) -> tuple[np.ndarray, ...]:
-    """Host-side (inv_freq, attention factor, pair axes) for one call, from the reference.
+def _frequency_arguments(spec: RopeSpec, positions: jax.Array, compute: np.dtype) -> tuple[jax.Array, ...]:
+    """(inv_freq, attention factor, pair axes) for one call, computed outside the compiled code.
 
-    Sequence-dependent specs read max(position)+1 from the concrete positions here, outside
-    the compiled function; everything else does not touch the positions' values.
+    Sequence-dependent specs read max(position)+1 from the concrete positions here (a
+    negative position is a ValueError); everything else does not touch the positions' values.
     """
-    seq_len = None
-    if spec.sequence_dependent:
-        host = reference.check_positions(np.asarray(positions), spec)
-        seq_len = reference.sequence_length(host)
-    inv_freq = np.asarray(reference.inverse_frequencies(spec, seq_len), dtype=compute)
-    scale = np.asarray(reference.attention_factor(spec), dtype=compute)
-    axes = np.asarray(reference.pair_axes(spec), dtype=np.int32)
-    return inv_freq, scale, axes
+    seq_len = frequencies.sequence_length(jnp, positions) if spec.sequence_dependent else None
+    return _frequency_constants(spec, seq_len, compute)
+
+
+@lru_cache(maxsize=64)
+def _frequency_constants(spec: RopeSpec, seq_len: int | None, compute: np.dtype) -> tuple[jax.Array, ...]:
+    """inv_freq [r/2] computed in float64 and rounded once to ``compute``, the attention factor
+    [] in ``compute``, the pair axes [r/2] int32. Cached: the arrays are immutable."""
+    with _float64():
+        inv_freq = frequencies.inverse_frequencies(jnp, spec, seq_len, jnp.float64).astype(compute)
+    scale = jnp.asarray(frequencies.attention_factor(spec), dtype=compute)
+    return inv_freq, scale, frequencies.pair_axes(jnp, spec, jnp.int32)
+
+
+def _float64() -> AbstractContextManager:
+    """A thread-local scope in which jax.numpy has float64: ``jax.enable_x64`` (JAX >= 0.8),
+    ``jax.experimental.enable_x64`` before it."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
 
 
 def _check_shapes(x: jax.Array, positions: jax.Array, spec: RopeSpec) -> None:

@@ -1,9 +1,9 @@
 """RoPE in TensorFlow under ``tf.function(jit_compile=True)``: the first-party TF implementation.
 
-The frequency vector, the attention factor and the pair-to-axis map come from the reference
-on the host (:func:`rope_suite.conformance.reference.inverse_frequencies`, ``attention_factor``,
-``pair_axes``), the way real libraries build their ``inv_freq`` buffer once; two XLA-compiled
-functions do the framework work: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
+The frequency vector, the attention factor and the pair-to-axis map are computed eagerly in
+TensorFlow (``tf.experimental.numpy``) by :mod:`rope_suite.implementations.frequencies`,
+outside the compiled code, the way real libraries build their ``inv_freq`` buffer once; two
+XLA-compiled functions do the rest: ``_cos_sin`` (angles, cos/sin, [batch, seq, r/2]) and
 ``_rotate`` (the rotation and the pass-through tail). Those numbers are tensor arguments and
 only the static facts (convention, rotary_dim, head_dim) are bound in Python, so specs that
 differ only in numbers share one trace, and input signatures with unknown batch, seq and
@@ -11,10 +11,13 @@ heads let new shapes reuse it (XLA still compiles per concrete shape).
 
 Precision (torchtune, Meta, flash-attn): for float32/float16/bfloat16 inputs the angles
 (positions cast to float32 times float32 inv_freq), cos/sin and the rotation are float32 and
-the result is cast back to x's dtype; float64 inputs compute in float64.
+the result is cast back to x's dtype; float64 inputs compute in float64. The frequencies
+themselves are computed in float64 and rounded once to the compute dtype (a float32 ``pow``
+lands several ulp off, more than the accuracy model leaves room for at long positions).
 
-Dynamic NTK and LongRoPE frequencies depend on max(position)+1: it is read from the concrete
-positions on every call and nothing is cached across calls (stale state is HF 25306, vLLM 3488).
+The frequencies are cached per (spec, sequence length, compute dtype), a pure function of
+those: dynamic NTK and LongRoPE read max(position)+1 from the concrete positions on every
+call, so no state carries from one call to the next (stale state is HF 25306, vLLM 3488).
 Channels past rotary_dim are sliced out of x and concatenated back untouched (bit-identical).
 
 On import: ``TF_CPP_MIN_LOG_LEVEL`` is set to 2 when unset (it quiets TF's C++ logging once
@@ -30,11 +33,12 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF's C++ runtime loads
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+import tensorflow.experimental.numpy as tnp  # noqa: E402
 
-from rope_suite.conformance import reference  # noqa: E402
 from rope_suite.conformance.spec import RopeSpec  # noqa: E402
+
+from . import frequencies  # noqa: E402
 
 
 def _no_gpu_memory_grab() -> None:
@@ -57,20 +61,24 @@ def _compute_dtype(dtype: tf.DType) -> tf.DType:
 
 @tf.autograph.experimental.do_not_convert  # host code, also when a caller wraps rope in tf.function
 def _frequency_arguments(spec: RopeSpec, positions: tf.Tensor, compute: tf.DType) -> tuple[tf.Tensor, ...]:
-    """Host-side (inv_freq, attention factor, pair axes) for one call, from the reference.
+    """(inv_freq, attention factor, pair axes) for one call, computed outside the compiled code.
 
-    Sequence-dependent specs read max(position)+1 from the concrete positions here, outside
-    the compiled function; everything else does not touch the positions' values.
+    Sequence-dependent specs read max(position)+1 from the concrete positions here (a
+    negative position is a ValueError); everything else does not touch the positions' values.
     """
-    seq_len = None
-    if spec.sequence_dependent:
-        host = reference.check_positions(positions.numpy(), spec)
-        seq_len = reference.sequence_length(host)
-    np_dtype = compute.as_numpy_dtype
-    inv_freq = tf.constant(np.asarray(reference.inverse_frequencies(spec, seq_len), dtype=np_dtype))
-    scale = tf.constant(np.asarray(reference.attention_factor(spec), dtype=np_dtype))
-    axes = tf.constant(np.asarray(reference.pair_axes(spec), dtype=np.int32))
-    return inv_freq, scale, axes
+    seq_len = frequencies.sequence_length(tnp, positions) if spec.sequence_dependent else None
+    return _frequency_constants(spec, seq_len, compute)
+
+
+@functools.lru_cache(maxsize=64)
+def _frequency_constants(spec: RopeSpec, seq_len: int | None, compute: tf.DType) -> tuple[tf.Tensor, ...]:
+    """inv_freq [r/2] computed in float64 and rounded once to ``compute``, the attention factor
+    [] in ``compute``, the pair axes [r/2] int32. Cached: eager tensors are immutable (built
+    eagerly even inside a caller's tf.function trace, whose graph tensors could not be reused)."""
+    with tf.init_scope():
+        inv_freq = tf.cast(frequencies.inverse_frequencies(tnp, spec, seq_len, tnp.float64), compute)
+        scale = tf.constant(frequencies.attention_factor(spec), dtype=compute)
+        return inv_freq, scale, frequencies.pair_axes(tnp, spec, tnp.int32)
 
 
 def _check_shapes(x: tf.Tensor, positions: tf.Tensor, spec: RopeSpec) -> None:
@@ -126,8 +134,8 @@ def _rotate(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, *, convention: str, ro
 
 # One tf.function per set of static facts, each traced once: the input signatures leave batch,
 # seq and heads unknown (and fix ranks, which ``reduce_retracing`` would generalise away), so new
-# shapes reuse the trace while XLA compiles per concrete shape. Only compiled code is kept,
-# never frequencies. Static facts are bound with ``functools.partial``, not closures, because
+# shapes reuse the trace while XLA compiles per concrete shape. The frequencies are arguments,
+# never baked into a trace. Static facts are bound with ``functools.partial``, not closures, because
 # TF's retracing detector keys on the code object and would count every key as a retrace.
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,8 @@
 """PyTorch RoPE in one C++ pass over x (``rope_cpu.cpp``), built on first use.
 
 The frequencies and the per-pair positions are :mod:`rope_suite.implementations.torch_rope`'s own
-(float32 angles, float64 for float64 inputs, from the reference's inv_freq). The kernel takes
+(float32 angles, float64 for float64 inputs; inv_freq computed in PyTorch by
+:mod:`rope_suite.implementations.frequencies`). The kernel takes
 the tokens in parallel (ATen's threads): for each token it computes the angles and their
 cos/sin (SLEEF's sincos, the routine behind torch.compile's vectorised CPU sin and cos), then
 rotates the pairs of every head in the compute type, rounds once, and copies the tail. Where

@@ -1,7 +1,8 @@
 """PyTorch RoPE, eager and under ``torch.compile``: float32 angles and rotation (float64 for float64).
 
-The frequency vector, the attention factor and the pair-to-axis map come from
-:mod:`rope_suite.conformance.reference` on the host (as a library builds its ``inv_freq`` buffer),
+The frequency vector, the attention factor and the pair-to-axis map are computed in PyTorch
+by :mod:`rope_suite.implementations.frequencies` (as a library builds its ``inv_freq``
+buffer: float64 on the CPU, rounded once to the compute dtype, then moved to x's device),
 keyed by the spec and, for dynamic NTK and LongRoPE, this call's max(position) + 1: a pure
 function of both, cached, so no state carries from one call to the next. The tensor work is
 here: angles, cos/sin, the rotation of the pairs through a ``[..., 2, r/2]`` view ("half":
@@ -28,8 +29,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from rope_suite.conformance import reference
 from rope_suite.conformance.spec import RopeSpec
+
+from . import frequencies
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32,
                                   "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -106,8 +108,8 @@ def _check_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: R
 def prepare(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(positions [tokens = batch * seq, 1 or r/2], inv_freq [r/2], scale []) on x's device in
-    x's compute dtype (float64 for float64, float32 otherwise); the frequencies come from the
-    reference for this call's positions.
+    x's compute dtype (float64 for float64, float32 otherwise); the frequencies are those of
+    this call's positions.
 
     A single-axis spec gives one position per token (it broadcasts over the pairs); a
     multi-axis spec gives each pair its own stream, gathered here, outside the compiled code:
@@ -117,8 +119,8 @@ def prepare(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     seq_len = None
     if spec.sequence_dependent:
-        seq_len = reference.sequence_length(positions.detach().cpu().numpy())
-    inv_freq, scale, axes = frequencies(spec, seq_len, x.device, work)
+        seq_len = frequencies.sequence_length(torch, positions.detach())
+    inv_freq, scale, axes = frequency_tensors(spec, seq_len, x.device, work)
     streams = positions.reshape(-1, spec.n_axes).to(device=x.device, dtype=work)
     if spec.n_axes > 1:
         streams = streams.index_select(-1, axes)
@@ -126,15 +128,17 @@ def prepare(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
 
 
 @functools.lru_cache(maxsize=64)
-def frequencies(spec: RopeSpec, seq_len: int | None, device: torch.device, dtype: torch.dtype
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(inv_freq [r/2], attention factor [], pair-to-axis map [r/2]) from the reference, as
-    tensors. A pure function of its arguments (seq_len is this call's max(position) + 1 for a
-    sequence-dependent spec, else None), cached so a call does not rebuild them on the host:
-    the tensors are read, never written."""
-    return (torch.from_numpy(reference.inverse_frequencies(spec, seq_len)).to(device=device, dtype=dtype),
-            torch.tensor(reference.attention_factor(spec), dtype=dtype, device=device),
-            torch.from_numpy(reference.pair_axes(spec)).to(device))
+def frequency_tensors(spec: RopeSpec, seq_len: int | None, device: torch.device, dtype: torch.dtype
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(inv_freq [r/2], attention factor [], pair-to-axis map [r/2]) as tensors on ``device``,
+    inv_freq computed in float64 and rounded once to ``dtype``. A pure function of its
+    arguments (seq_len is this call's max(position) + 1 for a sequence-dependent spec, else
+    None), cached so a call does not rebuild them on the host: the tensors are read, never
+    written."""
+    inv_freq = frequencies.inverse_frequencies(torch, spec, seq_len, torch.float64)
+    return (inv_freq.to(device=device, dtype=dtype),
+            torch.tensor(frequencies.attention_factor(spec), dtype=dtype, device=device),
+            frequencies.pair_axes(torch, spec, torch.int64).to(device))
 
 
 _MARKS = ("_dynamo_", "_specialize_on", "_has_dynamo_dim_marking")

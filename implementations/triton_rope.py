@@ -10,16 +10,16 @@ Design (one kernel, :func:`_rope_kernel`):
   - grid (token blocks, head splits); a program computes cos/sin for its BLOCK_T tokens once,
     then loops over its slice of q's heads and the matching slice of k's heads, so those
     cos/sin serve every head it touches, of q and of k (one launch for both);
-  - angles are float32 ``position * inv_freq`` with ``inv_freq`` from
-    :func:`rope_suite.conformance.reference.inverse_frequencies` (rounded to float32 once on the host),
-    cos/sin are float32 and carry :func:`rope_suite.conformance.reference.attention_factor`; the
-    multiply is float32 and the result is stored in the input dtype;
+  - angles are float32 ``position * inv_freq`` with ``inv_freq`` computed in PyTorch by
+    :mod:`rope_suite.implementations.frequencies` (float64, rounded to float32 once on the host),
+    cos/sin are float32 and carry its ``attention_factor``; the multiply is float32 and the
+    result is stored in the input dtype;
   - "half" pairs load the two contiguous halves; "interleaved" pairs load the rotary channels
     in one piece and view them as [.., r/2, 2], so both conventions issue 16-byte loads;
   - channels >= rotary_dim are loaded and stored as they are (bit-identical);
   - the backward is the same kernel with the sine negated: grad_x = a R^T g.
-``cos_sin="cache"`` reads a [max_pos, r/2] float32 cos/sin table (built from
-:func:`rope_suite.conformance.reference.cos_sin`) instead of computing cos/sin in the kernel.
+``cos_sin="cache"`` reads a [max_pos, r/2] float32 cos/sin table (built in float64 with
+PyTorch on x's device, :meth:`TritonRope._table`) instead of computing cos/sin in the kernel.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from rope_suite.conformance import reference
 from rope_suite.conformance.spec import RopeSpec
+
+from . import frequencies
 
 # Without a CUDA device the kernel can only run under Triton's interpreter (numpy on the CPU);
 # the flag is read when a kernel is decorated, so it must be set before the @triton.jit below.
@@ -177,9 +177,10 @@ def _rounded(y, out_ty: tl.constexpr):
 class _Plan:
     """Everything the kernel needs for one call besides the tensors (kept for the backward).
 
-    inv_freq float32 [r/2] and axes int32 [r/2] (the position stream of each pair) from the
-    reference; scale the attention factor (1 when the cos/sin table carries it); cos/sin the
-    [L, r/2] float32 table in cache mode, else None; tiling the launch-shape overrides.
+    inv_freq float32 [r/2] and axes int32 [r/2] (the position stream of each pair) from
+    :mod:`rope_suite.implementations.frequencies`; scale the attention factor (1 when the
+    cos/sin table carries it); cos/sin the [L, r/2] float32 table in cache mode, else None;
+    tiling the launch-shape overrides.
     """
 
     spec: RopeSpec
@@ -310,9 +311,9 @@ class TritonRope:
     """The plug-in object: ``rope``, ``rope_qk``, ``supports``, ``framework``, ``device``.
 
     cos_sin: ``"kernel"`` computes cos/sin in the kernel from positions and float32 inverse
-    frequencies; ``"cache"`` reads them from a [max_pos, r/2] float32 table built from the
-    float64 reference (grown as positions need, which reads max(positions) every call; rebuilt
-    every call for sequence-dependent specs).
+    frequencies; ``"cache"`` reads them from a [max_pos, r/2] float32 table computed in float64
+    (grown as positions need, which reads max(positions) every call; rebuilt every call for
+    sequence-dependent specs).
     max_position: cache mode only: the table's last row, like a model's max_position_embeddings
       (default 2^21); larger positions raise ValueError. Declared to the suite as ``max_position``.
     block_t, n_split, num_warps: force the launch shape (tuning); None lets ``_tiles`` choose.
@@ -384,26 +385,31 @@ class TritonRope:
     def _plan(self, spec: RopeSpec, pos: torch.Tensor) -> _Plan:
         # Sequence-dependent frequencies (dynamic NTK, LongRoPE) follow max(position)+1 of this
         # call and are never cached; the rest depend on the spec alone.
-        seq_len = int(pos.max()) + 1 if spec.sequence_dependent and pos.numel() else 1
+        seq_len = frequencies.sequence_length(torch, pos) if spec.sequence_dependent else None
         key = (spec, pos.device)
         consts = self._constants.get(key) if not spec.sequence_dependent else None
         if consts is not None:
             self._constants.move_to_end(key)
         if consts is None:
-            inv_freq = reference.inverse_frequencies(spec, seq_len)
-            consts = (torch.as_tensor(inv_freq, dtype=torch.float32).to(pos.device),
-                      torch.as_tensor(reference.pair_axes(spec), dtype=torch.int32).to(pos.device))
+            inv_freq = frequencies.inverse_frequencies(torch, spec, seq_len, torch.float64)
+            consts = (inv_freq.to(device=pos.device, dtype=torch.float32),
+                      frequencies.pair_axes(torch, spec, torch.int32).to(pos.device))
             if not spec.sequence_dependent:
                 _remember(self._constants, key, consts, self._KEEP)
         cos = sin = None
-        scale = reference.attention_factor(spec)
+        scale = frequencies.attention_factor(spec)
         if self.cos_sin == "cache":
             cos, sin = self._table(spec, pos, seq_len)
             scale = 1.0  # the table carries the attention factor
         return _Plan(spec, consts[0], consts[1], float(scale), cos, sin, self._tiling)
 
-    def _table(self, spec: RopeSpec, pos: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin [L, r/2] float32 rows for positions 0..L-1, from the float64 reference."""
+    def _table(self, spec: RopeSpec, pos: torch.Tensor, seq_len: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a cos(m theta), a sin(m theta)) [L, r/2] float32 for positions m = 0..L-1, computed in
+        float64 on pos's device (angles, cos/sin and the attention factor a) and rounded once.
+
+        One row serves every pair whatever its position stream: the kernel reads row m of pair
+        i for the position that drives pair i.
+        """
         needed = int(pos.max()) + 1 if pos.numel() else 1
         if needed - 1 > self.max_position:
             raise ValueError(f"positions.max()={needed - 1} is invalid: beyond this cache's "
@@ -413,14 +419,14 @@ class TritonRope:
         if table is not None:
             self._tables.move_to_end(key)
         if table is None or table[0].shape[0] < needed:
-            # Sequence-dependent specs: exactly max(position)+1 rows, so the reference sees the
-            # same sequence length as this call; otherwise grow in powers of two.
+            # Sequence-dependent specs: exactly max(position)+1 rows, the frequencies of this
+            # call's sequence length; otherwise grow in powers of two.
             rows = seq_len if spec.sequence_dependent else triton.next_power_of_2(max(needed, 16))
-            ramp = np.broadcast_to(np.arange(rows, dtype=np.int64)[None, :, None], (1, rows, spec.n_axes))
-            ramp = ramp[..., 0] if spec.n_axes == 1 else ramp
-            cos, sin = reference.cos_sin(ramp, spec)
-            table = (torch.as_tensor(cos[0], dtype=torch.float32).to(pos.device).contiguous(),
-                     torch.as_tensor(sin[0], dtype=torch.float32).to(pos.device).contiguous())
+            inv_freq = frequencies.inverse_frequencies(torch, spec, seq_len, torch.float64).to(pos.device)
+            phi = torch.arange(rows, dtype=torch.float64, device=pos.device)[:, None] * inv_freq
+            a = frequencies.attention_factor(spec)
+            table = ((a * torch.cos(phi)).to(torch.float32).contiguous(),
+                     (a * torch.sin(phi)).to(torch.float32).contiguous())
             if not spec.sequence_dependent:
                 _remember(self._tables, key, table, self._KEEP)
         return table

@@ -1,9 +1,10 @@
 """A small, correct PyTorch RoPE that every mutant breaks in exactly one place.
 
 Each step is a method, so a mutant overrides one of them and the bug stays a few lines long.
-The numbers come from :mod:`rope_suite.conformance.reference` (the frequency vector, the attention
-factor, which position stream drives each pair), as a library builds its ``inv_freq`` buffer;
-the tensor work is here and follows HF's channel form::
+The numbers (the frequency vector, the attention factor, which position stream drives each
+pair) are the first-party ones, computed in PyTorch by
+:mod:`rope_suite.implementations.frequencies` as a library builds its ``inv_freq`` buffer; the
+tensor work is here and follows HF's channel form::
 
     out = x * cos + partner(x) * sin        partner = rotate_half ("half") or rotate_every_two
 
@@ -12,9 +13,9 @@ with cos/sin laid out per channel (cat(c, c) for "half", repeat_interleave(c, 2)
 (float64 for float64 inputs), one rounding to x's dtype, the tail copied unchanged.
 
 Steps, in call order (the hooks a mutant may override):
-  inverse_frequencies(spec, positions) -> float64 numpy [r/2]
+  inverse_frequencies(spec, positions) -> float64 tensor [r/2]
   attention_factor(spec)               -> float
-  pair_axes(spec)                      -> int64 numpy [r/2], the position stream of each pair
+  pair_axes(spec)                      -> int64 tensor [r/2], the position stream of each pair
   angle_positions(x, positions, spec)  -> positions per pair, [batch, seq, r/2], compute dtype
   frequency_tensor(x, positions, spec) -> inv_freq as a tensor, compute dtype
   cos_sin(x, positions, spec)          -> (a cos phi, a sin phi), [batch, seq, 1, r/2]
@@ -27,11 +28,11 @@ Steps, in call order (the hooks a mutant may override):
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from rope_suite.conformance import reference
 from rope_suite.conformance.spec import RopeSpec
+
+from .. import frequencies
 
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32,
                                   "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -60,23 +61,23 @@ class TorchRope:
         return self.rotate(x, cos, sin, spec)
 
     # --- frequencies -------------------------------------------------------------------------
-    def inverse_frequencies(self, spec: RopeSpec, positions: torch.Tensor) -> np.ndarray:
-        seq_len = reference.sequence_length(positions.numpy()) if spec.sequence_dependent else None
-        return reference.inverse_frequencies(spec, seq_len)
+    def inverse_frequencies(self, spec: RopeSpec, positions: torch.Tensor) -> torch.Tensor:
+        seq_len = frequencies.sequence_length(torch, positions) if spec.sequence_dependent else None
+        return frequencies.inverse_frequencies(torch, spec, seq_len, torch.float64)
 
     def attention_factor(self, spec: RopeSpec) -> float:
-        return reference.attention_factor(spec)
+        return frequencies.attention_factor(spec)
 
-    def pair_axes(self, spec: RopeSpec) -> np.ndarray:
-        return reference.pair_axes(spec)
+    def pair_axes(self, spec: RopeSpec) -> torch.Tensor:
+        return frequencies.pair_axes(torch, spec, torch.int64)
 
     # --- angles and tables ---------------------------------------------------------------------
     def angle_positions(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         pos = positions.reshape(positions.shape[0], positions.shape[1], spec.n_axes)
-        return pos.to(compute_dtype(x.dtype)).index_select(-1, torch.from_numpy(self.pair_axes(spec)))
+        return pos.to(compute_dtype(x.dtype)).index_select(-1, self.pair_axes(spec))
 
     def frequency_tensor(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
-        return torch.from_numpy(self.inverse_frequencies(spec, positions)).to(compute_dtype(x.dtype))
+        return self.inverse_frequencies(spec, positions).to(compute_dtype(x.dtype))
 
     def cos_sin(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> tuple[torch.Tensor, torch.Tensor]:
         phi = self.angle_positions(x, positions, spec) * self.frequency_tensor(x, positions, spec)

@@ -7,8 +7,9 @@ that length). vLLM issue 3488 (differs from Transformers), issue 5093, issue 412
 ("a constant that is completely independent of the sequence length").
 """
 
-from rope_suite.conformance import reference
+import torch
 
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -18,7 +19,8 @@ class DynamicNtkConstant(TorchRope):
             return super().inverse_frequencies(spec, positions)
         s = spec.scaling
         # BUG: the sequence length is fixed at the scaled maximum, not max(position) + 1 of this call.
-        return reference.inverse_frequencies(spec, int(s.factor * s.original_max_position_embeddings))
+        return frequencies.inverse_frequencies(torch, spec, int(s.factor * s.original_max_position_embeddings),
+                                               torch.float64)
 
 
 IMPLEMENTATION = DynamicNtkConstant()

@@ -6,8 +6,9 @@ context inference"), PR 25308 / PR 27033 / issue 27226 (the cos/sin cache only u
 seq_len > max_seq_len_cached).
 """
 
-from rope_suite.conformance import reference
+import torch
 
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -18,10 +19,10 @@ class DynamicNtkStateful(TorchRope):
     def inverse_frequencies(self, spec, positions):
         if spec.rope_type != "dynamic":
             return super().inverse_frequencies(spec, positions)
-        seq_len = reference.sequence_length(positions.numpy())
+        seq_len = frequencies.sequence_length(torch, positions)
         # BUG: the cached length only grows; a shorter call reuses the longest call's base.
         longest = self._longest[spec] = max(self._longest.get(spec, 0), seq_len)
-        return reference.inverse_frequencies(spec, longest)
+        return frequencies.inverse_frequencies(torch, spec, longest, torch.float64)
 
 
 IMPLEMENTATION = DynamicNtkStateful()

@@ -6,14 +6,14 @@ inv_freq; it fails the comparison with HF); hkproj/pytorch-llama issue 3 ("Where
 factor 2 go in rotary embedding?").
 """
 
-import numpy as np
+import torch
 
 from ._base import TorchRope
 
 
 class ExponentMissingFactor2(TorchRope):
     def inverse_frequencies(self, spec, positions):
-        i = np.arange(spec.n_pairs)
+        i = torch.arange(spec.n_pairs, dtype=torch.float64)
         # BUG: base^(-i/r) instead of base^(-2i/r) (scaling, if any, applies on top of the wrong default).
         return super().inverse_frequencies(spec, positions) * spec.base ** (i / spec.rotary_dim)
 

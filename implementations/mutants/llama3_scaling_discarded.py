@@ -6,8 +6,9 @@ HF transformers PR 32330 ("Llama 3.1: Fix incorrect inv_freq assignment"):
 too fast (Llama 3.1's factor), which shows from a few thousand tokens on.
 """
 
-from rope_suite.conformance import reference
+import torch
 
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -15,8 +16,9 @@ class Llama3ScalingDiscarded(TorchRope):
     def inverse_frequencies(self, spec, positions):
         if spec.rope_type != "llama3":
             return super().inverse_frequencies(spec, positions)
-        inv_freq = reference.default_frequencies(spec.rotary_dim, spec.base)
-        inv_freq_llama = reference.llama3_frequencies(spec.rotary_dim, spec.base, spec.scaling)  # noqa: F841
+        inv_freq = frequencies.default_frequencies(torch, spec.rotary_dim, spec.base, torch.float64)
+        inv_freq_llama = frequencies.llama3_frequencies(torch, spec.rotary_dim, spec.base, spec.scaling,  # noqa: F841
+                                                        torch.float64)
         return inv_freq  # BUG: the scaled inv_freq_llama is computed and dropped; the unscaled one returned.
 
 

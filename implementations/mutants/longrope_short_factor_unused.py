@@ -6,10 +6,9 @@ for short prompts rotates them with the wrong table. ml-explore/mlx-lm PR 660 (S
 1358 (only long_factor read).
 """
 
-import numpy as np
+import torch
 
-from rope_suite.conformance import reference
-
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -18,7 +17,8 @@ class LongropeShortFactorUnused(TorchRope):
         if spec.rope_type != "longrope":
             return super().inverse_frequencies(spec, positions)
         ext = spec.scaling.long_factor  # BUG: the long factors whatever the sequence length.
-        return reference.default_frequencies(spec.rotary_dim, spec.base) / np.asarray(ext)
+        return (frequencies.default_frequencies(torch, spec.rotary_dim, spec.base, torch.float64)
+                / torch.tensor(ext, dtype=torch.float64))
 
 
 IMPLEMENTATION = LongropeShortFactorUnused()

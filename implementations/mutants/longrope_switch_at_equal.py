@@ -6,10 +6,9 @@ reference keep the short ones there. unslothai/unsloth PR 10681 ("Use the short 
 exactly original_max_position_embeddings": the code tested ``seq_len < L0`` for short).
 """
 
-import numpy as np
+import torch
 
-from rope_suite.conformance import reference
-
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -18,10 +17,11 @@ class LongropeSwitchAtEqual(TorchRope):
         if spec.rope_type != "longrope":
             return super().inverse_frequencies(spec, positions)
         s = spec.scaling
-        seq_len = reference.sequence_length(positions.numpy())
+        seq_len = frequencies.sequence_length(torch, positions)
         # BUG: >= where HF has >: at seq_len == L0 the long factors are used.
         ext = s.long_factor if seq_len >= s.original_max_position_embeddings else s.short_factor
-        return reference.default_frequencies(spec.rotary_dim, spec.base) / np.asarray(ext)
+        return (frequencies.default_frequencies(torch, spec.rotary_dim, spec.base, torch.float64)
+                / torch.tensor(ext, dtype=torch.float64))
 
 
 IMPLEMENTATION = LongropeSwitchAtEqual()

@@ -7,9 +7,11 @@ alibaba/MNN PR 4133 (interleaved mrope in qwen3-vl); mlx-node/mlx-node PR 80 (Qw
 the sectioned selector: images "got the wrong rotation axis on ~17% of frequencies").
 """
 
-from rope_suite.conformance import reference
+import torch
+
 from rope_suite.conformance.spec import MRope
 
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -18,7 +20,7 @@ class MropeInterleavedAsChunked(TorchRope):
         axis = spec.multi_axis
         if isinstance(axis, MRope) and axis.interleaved:
             # BUG: the interleaved flag is not read; the sections are laid out in blocks.
-            return reference.pair_axes(spec.replace(multi_axis=MRope(axis.sections)))
+            return frequencies.pair_axes(torch, spec.replace(multi_axis=MRope(axis.sections)), torch.int64)
         return super().pair_axes(spec)
 
 

@@ -6,8 +6,6 @@ PR 6429 (``fused_rotary_emb``: ``out_q1 = k_0 * sin + k_1 * cos`` and ``out_k0 =
 q_1 * sin``, "was K, should be Q").
 """
 
-from rope_suite.conformance import reference
-
 from ._base import TorchRope
 
 
@@ -16,7 +14,8 @@ class QkCrossWired(TorchRope):
         cos, sin = self.cos_sin(q, positions, spec)
         group = q.shape[2] // k.shape[2]
         out_q, out_k = self.rotate(q, cos, sin, spec), self.rotate(k, cos, sin, spec)
-        first, second = (list(c) for c in reference.pair_channels(spec))
+        r, n = spec.rotary_dim, spec.n_pairs  # a pair's channels: (i, i + r/2) "half", (2i, 2i + 1) "interleaved"
+        first, second = (slice(0, n), slice(n, r)) if spec.convention == "half" else (slice(0, r, 2), slice(1, r, 2))
         # BUG: q's second elements come from (its kv head of) k, k's first elements from q.
         out_q[..., second] = self.rotate(k.repeat_interleave(group, dim=2), cos, sin, spec)[..., second]
         out_k[..., first] = self.rotate(q[:, :, ::group], cos, sin, spec)[..., first]

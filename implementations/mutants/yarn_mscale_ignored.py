@@ -6,8 +6,7 @@ Ministral3 (s 16, both 1) that is 1.0, and the generic YaRN path gave 1.277. vLL
 ratio collapsed into one mscale).
 """
 
-from rope_suite.conformance import reference
-
+from .. import frequencies
 from ._base import TorchRope
 
 
@@ -15,7 +14,7 @@ class YarnMscaleIgnored(TorchRope):
     def attention_factor(self, spec):
         s = spec.scaling
         if spec.rope_type == "yarn" and s.attention_factor is None:
-            return reference.yarn_mscale(s.factor)  # BUG: mscale and mscale_all_dim are never read.
+            return frequencies.get_mscale(s.factor)  # BUG: mscale and mscale_all_dim are never read.
         return super().attention_factor(spec)
 
 
