@@ -105,3 +105,38 @@ def test_the_walker_finds_an_upward_import_and_a_cycle(tmp_path: Path, monkeypat
     monkeypatch.setitem(MODULES, "conformance.spec", cyclic)
     with pytest.raises(AssertionError, match="import cycle: .*conformance.presets -> conformance.spec"):
         test_no_import_cycle()
+
+
+FIRST_PARTY = sorted(name for name in MODULES
+                     if name.startswith("implementations") and not name.startswith("implementations.thirdparty"))
+SPEC_ONLY = ("conformance", "conformance.spec")
+
+
+def suite_truth_imported(name: str) -> list[str]:
+    """The imports of ``name`` from the suite's conformance package other than the spec types."""
+    return [f"line {line}: rope_suite.{target}" for target, line in imports(name)
+            if target.startswith("conformance") and target not in SPEC_ONLY]
+
+
+@pytest.mark.parametrize("name", FIRST_PARTY)
+def test_first_party_code_reads_nothing_of_the_suite_but_the_spec(name: str) -> None:
+    """First-party implementations and mutants compute their own numbers (implementations/
+    frequencies.py), so their agreement with the reference tests them, not the reference."""
+    beyond = suite_truth_imported(name)
+    assert not beyond, (f"rope_suite.{name} imports more of rope_suite.conformance than the spec:\n  "
+                        + "\n  ".join(beyond))
+
+
+@pytest.mark.parametrize("source", [
+    "from rope_suite.conformance import reference",
+    "import rope_suite.conformance.reference",
+    "def f():\n    from ...conformance import reference",  # relative and lazy, from implementations/mutants/
+    "from ...conformance.reference import inverse_frequencies",
+])
+def test_the_first_party_guard_sees_every_way_of_importing_the_reference(
+        source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = tmp_path / "mutant.py"
+    module.write_text(source + "\nfrom rope_suite.conformance.spec import RopeSpec\n")
+    monkeypatch.setitem(MODULES, "implementations.mutants.throwaway", module)
+    assert [line for line in suite_truth_imported("implementations.mutants.throwaway")
+            if line.endswith("conformance.reference")]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Mutant", "CATALOGUE", "MUTANTS", "get"]
+__all__ = ["Mutant", "CATALOGUE", "MUTANTS"]
 
 
 @dataclass(frozen=True)
@@ -166,12 +166,3 @@ CATALOGUE: tuple[Mutant, ...] = (
 )
 
 MUTANTS: dict[str, str] = {m.name: m.target for m in CATALOGUE}
-_BY_NAME: dict[str, Mutant] = {m.name: m for m in CATALOGUE}
-
-
-def get(name: str) -> Mutant:
-    """The record of mutant ``name``; a ValueError lists the known names otherwise."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise ValueError(f"unknown mutant {name!r}; known: {', '.join(MUTANTS)}") from None
