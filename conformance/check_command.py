@@ -125,6 +125,13 @@ def _given(pytest_args: list[str], *options: str) -> bool:
                for o in options)
 
 
+def hard_timeout(case_timeout: float) -> float:
+    """When the faulthandler watchdog kills a case that pytest-timeout's signal could not stop: a
+    little after the case timeout (so the signal gets its chance first), and soon enough that
+    --max-timeouts such cases in a row stop a target within minutes (3 x 132 s at the default)."""
+    return case_timeout + max(5.0, 0.1 * case_timeout)
+
+
 def isolation_args(pytest_args: list[str], case_timeout: float | None) -> list[str]:
     """pytest options that keep a broken case from taking the run down (what the user passed wins):
     one pytest-xdist worker, replaced when a case kills it; stderr passed through (tee-sys) so a
@@ -138,7 +145,7 @@ def isolation_args(pytest_args: list[str], case_timeout: float | None) -> list[s
         if installed("pytest_timeout") and not _given(pytest_args, "--timeout"):
             args += ["--timeout", f"{case_timeout:g}"]
         # signal-method timeouts need the case to come back to Python; this one does not
-        args += ["--rope-hard-timeout", f"{1.5 * case_timeout + 1:g}"]
+        args += ["--rope-hard-timeout", f"{hard_timeout(case_timeout):g}"]
     return args
 
 
@@ -311,7 +318,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
                       "run (install pytest-xdist to lose only that case)", markup=False)
     if case_timeout and not installed("pytest_timeout"):
         console.print("rope-suite: note: pytest-timeout is not installed; a hung case is killed after "
-                      f"{1.5 * case_timeout + 1:g} s instead", markup=False)
+                      f"{hard_timeout(case_timeout):g} s instead", markup=False)
     total = len(plan(profile)) + RANDOM_EXAMPLES
     stream = results_stream(json_path, resume) if json_path else None
     args = [*pytest_args, *(["-v"] if verbose else [])]
