@@ -171,19 +171,26 @@ def inverse_frequencies(xp: Any, spec: RopeSpec, seq_len: int | None, dtype: Any
     if spec.sequence_dependent and (not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1):
         raise ValueError(f"seq_len={seq_len!r} is invalid: rope_type {s.rope_type!r} needs this call's "
                          "max(position) + 1, a positive int")
-    if s.rope_type == "linear":
-        return linear_frequencies(xp, r, base, s, dtype)
-    if s.rope_type == "ntk":
-        return ntk_frequencies(xp, r, base, s, dtype)
-    if s.rope_type == "dynamic":
-        return dynamic_frequencies(xp, r, base, s, seq_len, dtype)
-    if s.rope_type == "yarn":
-        return yarn_frequencies(xp, r, base, s, dtype)
-    if s.rope_type == "llama3":
-        return llama3_frequencies(xp, r, base, s, dtype)
-    if s.rope_type == "longrope":
-        return longrope_frequencies(xp, r, base, s, seq_len, dtype)
-    raise ValueError(f"rope_type={s.rope_type!r} is not implemented here")
+    if s.rope_type not in SCALED:
+        raise ValueError(f"rope_type={s.rope_type!r} is not implemented here (implemented: {', '.join(SCALED)})")
+    return SCALED[s.rope_type](xp, r, base, s, seq_len, dtype)
+
+
+# The rope_types implemented here, each as f(xp, rotary_dim, base, scaling, seq_len, dtype).
+SCALED: dict[str, Any] = {
+    "linear": lambda xp, r, base, s, _, dtype: linear_frequencies(xp, r, base, s, dtype),
+    "ntk": lambda xp, r, base, s, _, dtype: ntk_frequencies(xp, r, base, s, dtype),
+    "dynamic": lambda xp, r, base, s, seq_len, dtype: dynamic_frequencies(xp, r, base, s, seq_len, dtype),
+    "yarn": lambda xp, r, base, s, _, dtype: yarn_frequencies(xp, r, base, s, dtype),
+    "llama3": lambda xp, r, base, s, _, dtype: llama3_frequencies(xp, r, base, s, dtype),
+    "longrope": lambda xp, r, base, s, seq_len, dtype: longrope_frequencies(xp, r, base, s, seq_len, dtype),
+}
+
+
+def implemented(spec: RopeSpec) -> bool:
+    """Whether the first-party code knows the spec's rope_type (a type the suite learns later is
+    unsupported here until it is written, not an error)."""
+    return spec.scaling is None or spec.scaling.rope_type in SCALED
 
 
 # --- attention factor -------------------------------------------------------------------------

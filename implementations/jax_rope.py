@@ -136,6 +136,8 @@ class JaxRope:
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         """Every spec feature; float64 only while x64 is enabled (never flipped here)."""
+        if not frequencies.implemented(spec):
+            return False
         if dtype_name == "float64":
             return bool(jax.config.jax_enable_x64)
         return dtype_name in _DTYPES

@@ -99,7 +99,7 @@ class NumpyRope:
     device = "cpu"
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
-        return dtype_name in DTYPES
+        return dtype_name in DTYPES and frequencies.implemented(spec)
 
     def rope(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> np.ndarray:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or

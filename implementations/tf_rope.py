@@ -171,7 +171,7 @@ class TensorFlowRope:
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         """Every spec feature, in float64, float32, float16 and bfloat16."""
-        return dtype_name in _DTYPES
+        return dtype_name in _DTYPES and frequencies.implemented(spec)
 
     def rope(self, x: Any, positions: Any, spec: RopeSpec) -> tf.Tensor:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or

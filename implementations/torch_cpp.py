@@ -35,7 +35,7 @@ import torch
 
 from rope_suite.conformance.spec import RopeSpec
 
-from . import torch_rope
+from . import frequencies, torch_rope
 
 SOURCE = Path(__file__).with_name("rope_cpu.cpp")
 FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffp-contract=off", "-fopenmp"]
@@ -91,7 +91,7 @@ class TorchCppRope:
         return "TorchCppRope()"
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
-        return dtype_name in torch_rope.DTYPES
+        return dtype_name in torch_rope.DTYPES and frequencies.implemented(spec)
 
     def rope(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or

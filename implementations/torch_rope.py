@@ -203,7 +203,7 @@ class TorchRope:
         return f"TorchRope(compiled={self.compiled})"
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
-        return dtype_name in DTYPES
+        return dtype_name in DTYPES and frequencies.implemented(spec)
 
     def rope(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or

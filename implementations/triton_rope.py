@@ -338,7 +338,7 @@ class TritonRope:
 
     def supports(self, spec: RopeSpec, dtype: str) -> bool:
         """Every spec; float32, float16, bfloat16 (float64: see ``_DTYPES``)."""
-        return isinstance(spec, RopeSpec) and dtype in _DTYPES
+        return isinstance(spec, RopeSpec) and dtype in _DTYPES and frequencies.implemented(spec)
 
     def rope(self, x: torch.Tensor, positions: Any, spec: RopeSpec) -> torch.Tensor:
         """Rotate x [batch, seq, heads, head_dim] at positions; a new tensor like x."""

@@ -73,6 +73,9 @@ for profile in ("quick", "full"):
 assert "halved" in FEATURES
 assert features_of({"dtype": "float32", "spec": made.to_dict()}) == ["halved"]
 find(strategies.specs(), lambda s: s.rope_type == "halved")
+# first-party code that has not learnt the type says so: unsupported, not an error
+from rope_suite.conformance.targets import resolve
+assert "does not support" in resolve(["numpy"])[0].load().unsupported(made, "float32")
 print("ok")
 """
 
@@ -80,7 +83,8 @@ print("ok")
 def test_a_new_scaling_type_is_a_record_and_a_reference_function() -> None:
     """Registered before the rest of the suite is imported (as a new entry in spec.py and
     reference.py would be), a rope_type is validated, planned in both profiles, drawn by the
-    hypothesis strategy and given its table column, with no other change."""
+    hypothesis strategy and given its table column, with no other change; first-party code
+    reports it unsupported until it implements it."""
     import subprocess
     import sys
 
