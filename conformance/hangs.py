@@ -1,6 +1,6 @@
 """A target that hangs: ``rope-suite check`` stops its run after a few cases in a row time out.
 
-Every timed-out case costs the whole case timeout (1.5 times that and a fresh worker when the
+Every timed-out case costs the whole case timeout (a little more and a fresh worker when the
 faulthandler watchdog has to kill it), so a plug-in whose ``rope()`` never returns would keep a
 run busy for hours. :class:`HangWatch` reads the case records as they arrive and, at ``limit``
 ``timed out`` records in a row (any other record starts the count again), gives the reason to
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .records import NOT_RUN
+
 DEFAULT_MAX_TIMEOUTS = 3
-NOT_RUN = "not run"
 
 
 class HangWatch:

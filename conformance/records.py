@@ -20,7 +20,8 @@ from .plan import Planned
 
 RECORD = "rope_record"  # the user_properties key a test's record travels under (also from xdist workers)
 RANDOM_ID = "random_specs"
-FAILING = ("failed", "crashed", "timed out")  # statuses that make a target non-conformant
+NOT_RUN = "not run"  # a case a hung target never reached (conformance.hangs)
+FAILING = ("failed", "crashed", "timed out", NOT_RUN)  # statuses that make a target or a cell non-conformant
 PROBLEM_STATUS = {"crashed": "crashed", "out of memory": "crashed", "timed out": "timed out"}
 PYTEST_TIMEOUT = "from pytest-timeout"
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from rope_suite.conformance.frameworks import FLOAT_DTYPES
 from rope_suite.conformance.mismatch import Mismatch
+from rope_suite.conformance.records import FAILING
 from rope_suite.conformance.spec import SCALING_TYPES
 
 # A column per scaling type, from its record: a new rope_type gets its column without an edit here.
@@ -26,7 +27,6 @@ OTHER_DTYPES: tuple[str, ...] = tuple(d for d in FLOAT_DTYPES if d != "float32")
 FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
                              "m-rope", "2d-axial", *OTHER_DTYPES, "gradient", "fused q+k")
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
-FAILING = ("failed", "crashed", "timed out", "not run")  # statuses that make a cell non-conformant
 
 
 def features_of(case: dict[str, Any]) -> list[str]:
