@@ -64,6 +64,11 @@ class Stream:
     rows: list[dict[str, Any]] = field(default_factory=list)
     tail: Tail | None = field(default=None, init=False)  # from the end of the header, once started
 
+    @property
+    def log(self) -> Path:
+        """Where the target processes' output goes: beside the stream, with .log."""
+        return self.path.with_suffix(".log")
+
     def start(self, header: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(header) + "\n")
@@ -170,7 +175,7 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     measured = sum(r["status"] == "ok" and r["timing"] == "wall" for r in doc["rows"])
     if not measured:
         failures.append(f"no case was measured ({len(doc['rows'])} rows, all skipped or failed): "
-                        f"the log of each target's pytest process is in {stream.path.with_suffix('.log')}")
+                        f"the log of each target's pytest process is in {stream.log}")
     for line in failures:
         console.print(f"[red]bench: {line}[/red]")
     return 1 if failures else 0
@@ -189,8 +194,7 @@ def _follow(command: list[str], env: dict[str, str], stream: Stream, progress: A
             timeout: float | None) -> int:
     """Run one target's pytest process (its output appended to the log beside the stream), advancing
     the progress bars as its rows arrive, killed after ``timeout`` seconds; its exit status."""
-    log = stream.path.parent / f"{stream.path.stem}.log"
-    with open(log, "a") as out:
+    with open(stream.log, "a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
         ended = follow(command, stream.poll, lambda rows: _advance(rows, progress, tasks), stdout=out,
