@@ -111,9 +111,6 @@ def known() -> dict[str, Implementation]:
     return {**plugin_records(), **REGISTRY}
 
 
-FRAMEWORK_DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
-
-
 def library_versions(target: str, framework: str | None) -> dict[str, str]:
     """Installed versions of what a target runs on: the distributions providing its framework and
     its record's required modules (a library, its framework, its build tools)."""
@@ -122,7 +119,7 @@ def library_versions(target: str, framework: str | None) -> dict[str, str]:
     providers = metadata.packages_distributions()
     out: dict[str, str] = {}
     for module in filter(None, modules):
-        for dist in providers.get(module, [FRAMEWORK_DISTRIBUTIONS.get(module, module)])[:1]:
+        for dist in providers.get(module, [module])[:1]:  # a module no distribution lists: try its own name
             try:
                 out[dist] = metadata.version(dist)
             except metadata.PackageNotFoundError:
