@@ -17,13 +17,18 @@ import numpy as np
 
 from .frameworks import round_to
 from .presets import PRESETS
-from .spec import SCALING_TYPES, RopeSpec
+from .spec import SCALING_TYPES, Axial2D, RopeSpec
 
 # Specs beyond the model presets: every scaling type's examples (its record in
 # spec.SCALING_TYPES), and interleaved partial rotary.
 VARIANTS: dict[str, RopeSpec] = {
     **{name: RopeSpec(**kwargs) for kind in SCALING_TYPES.values() for name, kwargs in kind.examples.items()},
     "interleaved-partial-half": RopeSpec(head_dim=64, rotary_dim=32, convention="interleaved"),
+    # Each feature as the only departure from the plain spec (rotate-half, whole head, no scaling,
+    # one position axis), so a failure is charged to the feature that causes it: Meta's
+    # interleaved pairs over the whole head, and 2D axial positions with rotate-half pairs.
+    "interleaved-full": RopeSpec(head_dim=64, convention="interleaved"),
+    "axial2d-half": RopeSpec(head_dim=64, multi_axis=Axial2D()),
 }
 # Run at sequence lengths 6 and 7 only (their original length is 6).
 BOUNDARY: tuple[str, ...] = tuple(kind.boundary for kind in SCALING_TYPES.values() if kind.boundary)

@@ -348,12 +348,19 @@ PATTERNS = ("contiguous", "offset", "decode_offset_per_row", "packed_restart", "
 PATTERN_SHAPES = {"decode_offset_per_row": dict(batch=4, seq=1), "packed_restart": dict(batch=3, seq=8)}
 
 
+# A spec per feature where it is the only departure from the plain spec (the scaling types' first
+# examples and qwen2-vl's M-RoPE are such specs too), run in every dtype in every profile.
+ISOLATED: tuple[str, ...] = ("interleaved-full", "gpt-neox-20b", "axial2d-half")
+
+
 def agreement_cases(profile: str) -> list[Case]:
-    """Every spec and dtype (quick: the representative specs and one per scaling type), the
+    """Every spec and dtype (quick: the representative specs, one per scaling type and one per
+    feature on its own), the
     dynamic/LongRoPE boundaries, every position pattern, int32 positions, heads == seq, and
     large positions in every dtype."""
     full = profile == "full"
-    specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + FIRST_EXAMPLES + ("qwen3-vl",)))
+    specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + FIRST_EXAMPLES + ISOLATED
+                                                          + ("qwen3-vl",)))
     return [*_each(tuple(s for s in specs if s not in BOUNDARY), FLOAT_DTYPES),
             *(Case(s, "float32", "contiguous", batch=1, seq=n) for s in BOUNDARY for n in (6, 7)),
             *(Case(s, "float32", p, **PATTERN_SHAPES.get(p, {}))

@@ -23,6 +23,18 @@ from typing import Any, Literal
 Convention = Literal["half", "interleaved"]
 CONVENTIONS: tuple[str, ...] = ("half", "interleaved")
 
+PARTS: dict[str, str] = {
+    "frequencies": "the inverse frequencies base^(-2i/r)",
+    "scaling": "the rope_scaling adjustment of the frequencies (linear, ntk, dynamic, yarn, llama3, longrope)",
+    "attention_factor": "the magnitude factor (YaRN's mscale, LongRoPE's)",
+    "positions": "turning positions into angles: the multi-axis sections and axes (M-RoPE, 2D axial)",
+    "rotation": "rotating the channel pairs of x with cos and sin",
+}
+"""The parts of computing RoPE. A plug-in whose library leaves some to its caller (a function
+fed cos/sin tables, an operator fed caches) says so in its optional ``supplied`` mapping, part
+-> who supplies it (``{"frequencies": "HF's GPTNeoXRotaryEmbedding"}``); a feature resting on
+a supplied part is reported "not tested (supplied)", never graded as the library's."""
+
 
 class SpecError(ValueError):
     """An invalid RoPE spec: the message names the field, the value and what is allowed."""
