@@ -7,7 +7,7 @@ and the layers before it, and no import goes round in a cycle; ``tests/test_arch
 walks every import and fails on an upward import or a cycle.
 
 - **core**: what RoPE is. The spec, the presets, the float64 reference, the accuracy model
-  and the framework dtype tables.
+  and the framework dtype tables; the record of a diagnosed deviation (``deviations``).
 - **implementations**: the first-party implementations, the third-party adapters and the
   mutants. They import core only: each is a plug-in like any user's.
 - **results**: the results schema, the rows and their atomic files, and the machine
@@ -25,7 +25,7 @@ walks every import and fails on an upward import or a cycle.
 # (layer, module prefixes under rope_suite), lowest layer first; read by tests/test_architecture.py
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core", ("conformance.spec", "conformance.presets", "conformance.reference", "conformance.accuracy",
-              "conformance.frameworks", "conformance.budget")),
+              "conformance.frameworks", "conformance.budget", "conformance.deviations")),
     ("implementations", ("implementations",)),
     ("results", ("reports.schema", "reports.results", "reports.machine")),
     ("checks", ("conformance.cases", "conformance.strategies", "conformance.mismatch", "conformance.checks",

@@ -29,6 +29,8 @@ VARIANTS: dict[str, RopeSpec] = {
     # interleaved pairs over the whole head, and 2D axial positions with rotate-half pairs.
     "interleaved-full": RopeSpec(head_dim=64, convention="interleaved"),
     "axial2d-half": RopeSpec(head_dim=64, multi_axis=Axial2D()),
+    # Partial rotary at its smallest: one rotated pair (rotary_dim 2), the rest passes through.
+    "partial-one-pair": RopeSpec(head_dim=64, rotary_dim=2),
 }
 # Run at sequence lengths 6 and 7 only (their original length is 6).
 BOUNDARY: tuple[str, ...] = tuple(kind.boundary for kind in SCALING_TYPES.values() if kind.boundary)

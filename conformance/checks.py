@@ -350,7 +350,7 @@ PATTERN_SHAPES = {"decode_offset_per_row": dict(batch=4, seq=1), "packed_restart
 
 # A spec per feature where it is the only departure from the plain spec (the scaling types' first
 # examples and qwen2-vl's M-RoPE are such specs too), run in every dtype in every profile.
-ISOLATED: tuple[str, ...] = ("interleaved-full", "gpt-neox-20b", "axial2d-half")
+ISOLATED: tuple[str, ...] = ("interleaved-full", "gpt-neox-20b", "partial-one-pair", "axial2d-half")
 
 
 def agreement_cases(profile: str) -> list[Case]:
