@@ -40,7 +40,7 @@ from .crashes import condense_stderr, describe_exit
 from .hangs import DEFAULT_MAX_TIMEOUTS, HangWatch, not_run
 from .plan import plan
 from .process import Tail, follow
-from .records import FAILING, NOT_RUN, read_records
+from .records import FAILING, NOT_RUN, OBSERVED, describe_precision, precision_classes, read_records
 from .targets import library_versions, resolve
 
 EXIT_CONFORMANT, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
@@ -91,24 +91,40 @@ class TargetRun:
         return None
 
     @property
+    def not_installed(self) -> dict[str, str] | None:
+        """{"module", "install"} when the target's library is absent (every case skipped for it)."""
+        return next((r["not_installed"] for r in self.records if r.get("not_installed")), None)
+
+    @property
     def summary(self) -> dict[str, int]:
+        """Counts per outcome; ``passed`` includes the observed cases (a property, not a failure)."""
         c = Counter(r["status"] for r in self.records)
-        return {"passed": c["passed"] + c["xfailed"] + c["xpassed"],
+        return {"passed": c["passed"] + c[OBSERVED] + c["xfailed"] + c["xpassed"],
                 "failed": sum(c[s] for s in FAILING), "skipped": c["skipped"], "crashed": c["crashed"],
-                "timed_out": c["timed out"], "not_run": c[NOT_RUN]}
+                "timed_out": c["timed out"], "not_run": c[NOT_RUN], "observed": c[OBSERVED]}
+
+    @property
+    def properties(self) -> list[str]:
+        """The labelled properties its cases observed (in place, call-order dependent), once each."""
+        return list(dict.fromkeys(r["property"] for r in self.records if r.get("property")))
 
     @property
     def verdict(self) -> str:
         s = self.summary
+        if self.not_installed and s["passed"] == 0 and s["failed"] == 0:
+            return "not installed"
         return "conformant" if s["passed"] > 0 and s["failed"] == 0 and not self.stopped else "non-conformant"
 
     def report(self) -> dict[str, Any]:
-        keys = ("check", "id", "spec", "dtype", "shape", "status", "max_abs_err", "max_rel_err", "bound", "reason",
-                "value", "mismatch")
+        keys = ("check", "id", "spec", "dtype", "shape", "pattern", "status", "max_abs_err", "max_rel_err", "bound",
+                "angles", "reason", "value", "mismatch", "property", "problem", "deviation", "case")
         out = {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
+               "properties": self.properties, "precision": precision_classes(self.records),
+               "supplied": next((r["supplied"] for r in self.records if r.get("supplied")), {}),
                "checks": [{k: r.get(k) for k in keys} for r in self.records]}
-        if self.stopped:
-            out["stopped"] = self.stopped
+        for key, value in (("stopped", self.stopped), ("not_installed", self.not_installed)):
+            if value:
+                out[key] = value
         return out
 
 
@@ -255,11 +271,20 @@ def snippet(run: TargetRun, record: dict[str, Any]) -> str:
 
 SHOWN_PROBLEMS = 5  # distinct one-line diagnoses printed per target (the JSON report has them all)
 SHOWN_STDERR = 2  # crashed cases whose stderr tail is printed (the rest: the headline)
+SHOWN_CASES = 3  # failing cases printed with their reproduction per target (--verbose: all)
 
 
-def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
+def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: int = SHOWN_CASES) -> None:
+    """One target's outcome: counts per check, precision class per dtype, observed properties,
+    the distinct problems, and up to ``shown_cases`` failing cases with their reproduction (all of
+    them with ``verbose``; every case is in the --json report)."""
     if run.load_error:  # every case failed the same way: one line says it all
         console.print(f"[bold]{run.target}[/bold]: [red]cannot load[/red]: {run.load_error}")
+        return
+    if run.verdict == "not installed":
+        missing = run.not_installed
+        console.print(f"[bold]{run.target}[/bold]: [yellow]not installed[/yellow]: module {missing['module']} is "
+                      f"missing (install: {missing['install']})")
         return
     by_check: dict[str, Counter] = defaultdict(Counter)
     for r in run.records:
@@ -284,9 +309,19 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
             break
         where = f"{n} cases, e.g. {first_case[reason]}" if n > 1 else first_case[reason]
         console.print(f"{reason if verbose else reason.splitlines()[0]}  [{where}]", markup=False, highlight=False)
-    for r in failed:
-        if r.get("problem"):
-            continue
+    classes = precision_classes(run.records)
+    if classes:
+        console.print(f"  precision: {describe_precision(classes)}", markup=False)
+    observed = Counter(r["property"] for r in run.records if r.get("property"))
+    for label, n in observed.items():
+        first = next(r for r in run.records if r.get("property") == label)
+        console.print(f"  observed: {label} ({n} cases, e.g. {first.get('id')})", markup=False)
+    wrong = [r for r in failed if not r.get("problem")]
+    for i, r in enumerate(wrong):
+        if i == shown_cases and not verbose:
+            console.print(f"  ... and {len(wrong) - i} more failing cases (all in the --json report; --verbose "
+                          "prints them here)", markup=False)
+            break
         console.rule(f"{run.target}/{r.get('id')}", style="red")
         console.print(r.get("reason") or "(no message)", markup=False, highlight=False)
         console.print("  reproduce:", markup=False)
@@ -305,10 +340,12 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False) -> None:
 
 def check(targets: list[str], *, profile: str, json_path: str | None, pytest_args: list[str],
           case_timeout: float | None = DEFAULT_CASE_TIMEOUT, max_timeouts: int | None = DEFAULT_MAX_TIMEOUTS,
-          resume: bool = False, verbose: bool = False) -> int:
+          resume: bool = False, verbose: bool = False, strict: bool = False, shown_cases: int = SHOWN_CASES) -> int:
     """Run every target; print; write ``json_path`` (and its ``.jsonl`` as cases finish);
     return the exit code. ``resume``: keep the ``.jsonl`` of an earlier run and skip its cases.
-    ``max_timeouts``: stop a target after that many cases in a row time out (None or 0: never)."""
+    ``max_timeouts``: stop a target after that many cases in a row time out (None or 0: never).
+    ``strict``: float64 judged against float64 angles. ``shown_cases``: failing cases printed
+    with their reproduction per target (``verbose``: all)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -321,7 +358,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
                       f"{hard_timeout(case_timeout):g} s instead", markup=False)
     total = len(plan(profile)) + RANDOM_EXAMPLES
     stream = results_stream(json_path, resume) if json_path else None
-    args = [*pytest_args, *(["-v"] if verbose else [])]
+    args = [*pytest_args, *(["-v"] if verbose else []), *(["--rope-strict"] if strict else [])]
     runs: list[TargetRun] = []
     with tempfile.TemporaryDirectory(prefix="rope-suite-done-") as tmp:
         done = None
@@ -339,7 +376,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
         console.print(f"rope-suite: resumed: {sum(finished.values())} cases from {stream} were not run again",
                       markup=False)
     for run in runs:
-        print_run(run, console, verbose)
+        print_run(run, console, verbose, shown_cases)
     code = EXIT_CONFORMANT
     for run in runs:
         if run.load_error:
@@ -352,7 +389,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
         elif run.verdict != "conformant":
             code = max(code, EXIT_NONCONFORMANT)
     if json_path:
-        about = run_record(profile)
+        about = run_record(profile, strict)
         reports = [{**run.report(), "run": about, "versions": library_versions(run.target, run.framework)}
                    for run in runs]
         write_atomic(Path(json_path), json.dumps(reports[0] if len(reports) == 1 else reports, indent=1))
@@ -361,8 +398,9 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
     return code
 
 
-def run_record(profile: str) -> dict[str, Any]:
-    """When and with what a check run was made: its date, profile, and the suite's version and commit."""
+def run_record(profile: str, strict: bool = False) -> dict[str, Any]:
+    """When and with what a check run was made: its date, profile, strict mode, and the suite's
+    version and commit."""
     from importlib import metadata
 
     from rope_suite.reports.machine import git_commit
@@ -373,7 +411,8 @@ def run_record(profile: str) -> dict[str, Any]:
         version = None
     commit, dirty = git_commit()
     return {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "profile": profile, "rope_suite_version": version, "git_commit": commit, "git_dirty": dirty}
+            "profile": profile, "strict": strict, "rope_suite_version": version, "git_commit": commit,
+            "git_dirty": dirty}
 
 
 def expand(targets: list[str], all_registered: bool) -> list[str]:

@@ -95,7 +95,7 @@ def conformance_of_installed() -> int:
     from .check_command import EXIT_USAGE, check, expand
     RESULTS_DIR.mkdir(exist_ok=True)
     report = CHECK_REPORT
-    code = check(expand([], True), profile="quick", json_path=str(report), pytest_args=[])
+    code = check(expand([], True), profile="quick", json_path=str(report), pytest_args=[], shown_cases=0)
     print(markdown_table(load_reports([report])))
     return EXIT_USAGE if code == EXIT_USAGE else 0
 
@@ -178,7 +178,7 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
         raise ValueError(f"--max-timeouts {args.max_timeouts} is invalid: give a count > 0, or 0 for no limit")
     return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
                  case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
-                 verbose=args.verbose)
+                 verbose=args.verbose, strict=args.strict)
 
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -312,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-budget", metavar="SIZE",
                    help="skip cases whose inputs and outputs would need more than SIZE (e.g. 2GiB, 25%%; default: "
                         "env ROPE_SUITE_MEMORY_BUDGET, else 50%% of this machine's memory)")
-    p.add_argument("--verbose", action="store_true", help="full messages and tracebacks instead of one-line diagnoses")
+    p.add_argument("--strict", action="store_true",
+                   help="judge float64 inputs against float64 angles (default: float32 angles, standard practice; "
+                        "the angle accuracy reached is reported either way)")
+    p.add_argument("--verbose", action="store_true",
+                   help="every failing case with its reproduction, full messages and tracebacks")
     p.set_defaults(func=cmd_check, passthrough=True)
     p = sub.add_parser("table", help="the conformance matrix (Markdown) from rope-suite check --json reports")
     p.add_argument("reports", nargs="+", metavar="REPORT")

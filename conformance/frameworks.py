@@ -44,13 +44,35 @@ def to_native(framework: str, array: np.ndarray, dtype: str, device: str = "cpu"
         return torch.from_numpy(host.copy()).to(device)
     if framework == "jax":
         import jax.numpy as jnp
-        return jnp.asarray(host)
+        native = jnp.asarray(host)
+        if native.dtype != host.dtype:  # never a silent conversion (cannot_hold says why it happens)
+            raise ValueError(f"jax holds this {dtype} input as {native.dtype}: {cannot_hold(framework, dtype)}")
+        return native
     if framework == "tensorflow":
         import tensorflow as tf
         if dtype == "bfloat16":
             return tf.cast(tf.constant(np.asarray(array, np.float32)), tf.bfloat16)
         return tf.constant(host)
     raise ValueError(f"framework={framework!r} is invalid: allowed {', '.join(FRAMEWORKS)}")
+
+
+def prepare(framework: str) -> None:
+    """Set ``framework`` up to hold every dtype the suite passes, before the first case: JAX keeps
+    float64 off unless x64 is enabled, and would turn float64 inputs into float32 without a word,
+    so the check process enables it (an implementation then gets, and is judged on, real float64)."""
+    if framework == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+
+
+def cannot_hold(framework: str, dtype: str) -> str | None:
+    """Why ``framework`` cannot hold a ``dtype`` input in this process (a skip reason), or None."""
+    if framework == "jax" and dtype in ("float64", "int64"):
+        import jax
+        if not jax.config.jax_enable_x64:
+            return (f"JAX's x64 mode is off in this process, so a {dtype} input would silently become "
+                    f"{dtype.replace('64', '32')}")
+    return None
 
 
 def dtype_name(framework: str, value: Any) -> str:

@@ -2,7 +2,7 @@
 
 Every mutant in ``rope_suite.implementations.mutants`` is one real, cited bug. All run in one pytest
 subprocess (they are small torch plug-ins); a mutant is caught when at least one of its cases
-fails. The score is caught / total; the exit code is 0 only at 100%.
+fails or observes a labelled property (a mutant that writes x in place or keeps state). The score is caught / total; the exit code is 0 only at 100%.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .check_command import run_pytest
+from .records import OBSERVED
 
 
 def run_mutants(profile: str = "quick", json_path: str | None = None, pytest_args: list[str] | None = None) -> int:
@@ -28,7 +29,7 @@ def run_mutants(profile: str = "quick", json_path: str | None = None, pytest_arg
         runs = run_pytest(targets, profile, list(pytest_args or []))
     rows: list[dict[str, Any]] = []
     for mutant, run in zip(CATALOGUE, runs):
-        caught_by = Counter(r.get("check") for r in run.records if r["status"] == "failed")
+        caught_by = Counter(r.get("check") for r in run.records if r["status"] in ("failed", OBSERVED))
         rows.append({"mutant": mutant.name, "bug": mutant.bug, "source": mutant.source, "caught": bool(caught_by),
                      "caught_by": dict(caught_by.most_common()), "cases": len(run.records),
                      "load_error": run.load_error})

@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "else first-party)")
     group.addoption("--profile", choices=PROFILES, default=None,
                     help="case profile (default: env ROPE_SUITE_PROFILE, else full)")
+    group.addoption("--rope-strict", action="store_true", default=False,
+                    help="strict mode: judge float64 inputs against float64 angles (default: float32 angles, "
+                         "standard practice, with the angle accuracy reached reported)")
     group.addoption("--rope-json", default=None, metavar="FILE", help="write one JSON record per case to FILE")
     group.addoption("--rope-jsonl", default=None, metavar="FILE",
                     help="append each case's JSON record to FILE as soon as it finishes (one per line)")
@@ -106,13 +109,17 @@ class RopeSession:
         naming the problem if it cannot be loaded."""
         missing = target.missing
         if missing:
-            pytest.skip(f"{target.name}: {missing} is not installed")
+            install = target.record.install if target.record else f"pip install {missing}"
+            record["not_installed"] = {"module": missing, "install": install}
+            pytest.skip(f"{target.name}: not installed: module {missing} is missing (install: {install})")
         try:
-            loaded = self.loaded.get(target)
+            loaded = self.loaded.get(target, strict=self.config.getoption("rope_strict"))
         except LoadError as err:
             record["load_error"] = str(err)
             pytest.fail(str(err), pytrace=False)
         record["framework"] = loaded.framework
+        if loaded.supplied:
+            record["supplied"] = loaded.supplied
         return loaded
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:

@@ -21,6 +21,7 @@ from .plan import Planned
 RECORD = "rope_record"  # the user_properties key a test's record travels under (also from xdist workers)
 RANDOM_ID = "random_specs"
 NOT_RUN = "not run"  # a case a hung target never reached (conformance.hangs)
+OBSERVED = "observed"  # a passed case that found a labelled property (checks.PropertyObserved), not a failure
 FAILING = ("failed", "crashed", "timed out", NOT_RUN)  # statuses that make a target or a cell non-conformant
 PROBLEM_STATUS = {"crashed": "crashed", "out of memory": "crashed", "timed out": "timed out"}
 PYTEST_TIMEOUT = "from pytest-timeout"
@@ -52,6 +53,8 @@ def records_of(report: pytest.TestReport) -> list[dict[str, Any]]:
         status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
         if hasattr(report, "wasxfail"):
             status = "xfailed" if report.skipped else "xpassed"
+        elif status == "passed" and rec.get("property"):
+            status = OBSERVED
         reason = rec.pop("reason", None) or (_reason(report) if status != "passed" else rec.get("note", ""))
         if status == "failed" and PYTEST_TIMEOUT in reason:  # pytest-timeout's signal method
             seconds = _seconds(reason)
@@ -123,3 +126,23 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             if isinstance(record, dict):
                 records.append(record)
     return records
+
+
+def precision_classes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """dtype -> {"angles": the least accurate angle precision its passing cases reached
+    (accuracy.ANGLES), "max_abs_err": the largest error among them}: the precision class an
+    implementation reaches per dtype (agreement cases, which compare with the reference)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("check") != "agreement" or not r.get("angles"):
+            continue
+        seen = out.setdefault(r["dtype"], {"angles": r["angles"], "max_abs_err": 0.0})
+        if r["angles"] == "float32":
+            seen["angles"] = "float32"
+        seen["max_abs_err"] = max(seen["max_abs_err"], r.get("max_abs_err") or 0.0)
+    return out
+
+
+def describe_precision(classes: dict[str, dict[str, Any]]) -> str:
+    """``float64: float32 angles, max error 5.8e-05; float32: ...`` (dtypes in the order given)."""
+    return "; ".join(f"{dtype}: {c['angles']} angles, max error {c['max_abs_err']:.2g}" for dtype, c in classes.items())

@@ -11,14 +11,14 @@ out of memory :class:`OutOfMemory`, so a broken plug-in is diagnosed in one line
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import frameworks
+from . import accuracy, frameworks
 from .frameworks import FRAMEWORKS
-from .spec import RopeSpec
+from .spec import PARTS, RopeSpec
 
 
 class ContractViolation(Exception):
@@ -46,10 +46,17 @@ def _is_out_of_memory(err: BaseException) -> bool:
 
 @dataclass
 class Subject:
-    """A loaded plug-in object with its display name."""
+    """A loaded plug-in object with its display name.
+
+    strict: judge float64 inputs against float64 angles (strict mode) instead of standard
+    practice's float32 angles. fresh: makes a new, never-called instance of the plug-in (the
+    target loaded again), for the checks that compare a call with the same call made first.
+    """
 
     name: str
     obj: Any
+    strict: bool = False
+    fresh: Callable[[], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.obj, "rope", None)):
@@ -59,6 +66,37 @@ class Subject:
         if self.obj.framework not in FRAMEWORKS:
             raise LoadError(f"{self.name}: unknown framework: framework={self.obj.framework!r} is invalid: "
                             f"allowed {', '.join(FRAMEWORKS)}")
+        supplied = getattr(self.obj, "supplied", None) or {}
+        unknown = [part for part in supplied if part not in PARTS]
+        if not isinstance(supplied, dict) or unknown:
+            raise LoadError(f"{self.name}: supplied={supplied!r} is invalid: a dict from parts ({', '.join(PARTS)}) "
+                            f"to who supplies them" + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else ""))
+        frameworks.prepare(self.obj.framework)
+
+    @property
+    def supplied(self) -> dict[str, str]:
+        """part -> who supplies it, for the parts of RoPE the library leaves to its caller."""
+        return dict(getattr(self.obj, "supplied", None) or {})
+
+    def angles(self, dtype: str) -> str:
+        """The angle precision a ``dtype`` case is judged against (see :mod:`.accuracy`)."""
+        return accuracy.required_angles(dtype, self.strict)
+
+    def for_case(self, spec: RopeSpec) -> Subject:
+        """The instance a case calls: the kept one (as inside a model, so caches and in-place
+        writes show), or a fresh one when the spec's scaling depends on the call's length
+        (dynamic, LongRoPE), so that the case is one model's first call, and its verdict does not
+        depend on which cases ran before it. Call order is the ``stateless`` check's to test,
+        explicitly (it keeps one instance across its calls)."""
+        if spec.sequence_dependent and self.fresh is not None:
+            return self.new_instance()
+        return self
+
+    def new_instance(self) -> Subject:
+        """The same target, loaded afresh: a plug-in that has never been called."""
+        if self.fresh is None:
+            raise LoadError(f"{self.name}: cannot be loaded afresh (no loader)")
+        return Subject(self.name, self.fresh(), self.strict, self.fresh)
 
     @property
     def framework(self) -> str:
@@ -88,6 +126,9 @@ class Subject:
 
     def unsupported(self, spec: RopeSpec, dtype: str) -> str | None:
         """Why this case cannot run here (a skip reason), or None when it can."""
+        cannot = frameworks.cannot_hold(self.framework, dtype)
+        if cannot:
+            return f"{self.name}: {cannot}"
         if self.device == "cuda" and self.framework == "torch":
             import torch
             if not torch.cuda.is_available():

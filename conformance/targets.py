@@ -14,6 +14,7 @@ import sys
 from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from rope_suite.implementations.registry import GROUPS, REGISTRY, Implementation
@@ -32,27 +33,65 @@ class Target:
     def missing(self) -> str | None:
         return self.record.missing() if self.record else None
 
-    def load(self) -> Subject:
+    def load(self, strict: bool = False) -> Subject:
         """Import the target and wrap it; LoadError names what went wrong."""
-        if self.record is not None:
-            try:
-                return Subject(self.name, self.record.load())
-            except LoadError:
-                raise
-            except Exception as err:
-                raise LoadError(f"{self.name}: import of {self.record.target} failed: "
-                                f"{type(err).__name__}: {err}") from err
-        return Subject(self.name, load_object(self.name))
+        return Subject(self.name, self.load_object(), strict, self.load_fresh)
+
+    def load_object(self) -> Any:
+        """The plug-in object, imported."""
+        if self.record is None:
+            return load_object(self.name)
+        try:
+            return self.record.load()
+        except Exception as err:
+            raise LoadError(f"{self.name}: import of {self.record.target} failed: "
+                            f"{type(err).__name__}: {err}") from err
+
+    def load_fresh(self) -> Any:
+        """A new plug-in object that has never been called: its own ``fresh()`` if it has one, else
+        the module that defines it executed again under a new name (module-level caches included)."""
+        obj = self.load_object()
+        if callable(getattr(obj, "fresh", None)):
+            return obj.fresh()
+        where, _, attribute = (self.record.target if self.record else self.name).partition(":")
+        module = sys.modules.get(_module_name(where))
+        if module is None or not getattr(module, "__file__", None):
+            raise LoadError(f"{self.name}: cannot be loaded afresh: its module has no file")
+        _FRESH[0] += 1
+        name = f"{module.__name__}__fresh{_FRESH[0]}"  # same package: relative imports still resolve
+        spec = importlib.util.spec_from_file_location(name, module.__file__)
+        fresh = importlib.util.module_from_spec(spec)
+        sys.modules[name] = fresh
+        try:
+            spec.loader.exec_module(fresh)
+        finally:
+            del sys.modules[name]
+        return getattr(fresh, attribute) if attribute else getattr(fresh, "IMPLEMENTATION", fresh)
+
+
+_FRESH = [0]  # modules loaded afresh so far (their names must differ)
+
+
+def _is_file(where: str) -> bool:
+    return where.endswith(".py") or "/" in where or where.startswith(".")
+
+
+def _module_name(where: str) -> str:
+    """The sys.modules name a target's module is imported under (a file gets a name of its own)."""
+    return f"rope_suite_plugin_{abs(hash(str(Path(where).resolve())))}" if _is_file(where) else where
 
 
 def load_object(spec: str) -> Any:
     """The object named by ``module[:object]`` or ``file.py[:object]``."""
     where, _, attribute = spec.partition(":")
-    if where.endswith(".py") or "/" in where or where.startswith("."):
+    if _is_file(where):
         path = Path(where)
         if not path.is_file():
             raise LoadError(f"{spec}: module not found: no file {path}")
-        module_name = f"rope_suite_plugin_{abs(hash(str(path.resolve())))}"
+        module_name = _module_name(where)
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # its sibling modules import, as when Python runs the file
+            sys.path.insert(0, folder)
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
@@ -82,10 +121,10 @@ class Loaded:
     def __init__(self) -> None:
         self._cache: dict[str, Subject | LoadError] = {}
 
-    def get(self, target: Target) -> Subject:
+    def get(self, target: Target, strict: bool = False) -> Subject:
         if target.name not in self._cache:
             try:
-                self._cache[target.name] = target.load()
+                self._cache[target.name] = target.load(strict)
             except LoadError as err:
                 self._cache[target.name] = err
         loaded = self._cache[target.name]

@@ -18,7 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
 from rope_suite.conformance import reference
-from rope_suite.conformance.checks import CHECKS, CheckFailed, against_reference
+from rope_suite.conformance.checks import CHECKS, CheckFailed, PropertyObserved, against_reference
 from rope_suite.conformance.plan import Planned
 from rope_suite.conformance.budget import format_bytes
 from rope_suite.conformance.strategies import position_shape, specs
@@ -41,7 +41,10 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
                       and subject.beyond_max_position(check.largest_position(case))))
         if reason:
             pytest.skip(reason)
-        outcome = check.run(subject, case)
+        outcome = check.run(subject if check.name == "stateless" else subject.for_case(case.spec), case)
+    except PropertyObserved as observed:  # a labelled property, recorded as "observed", not a failure
+        record.update(property=observed.label, mismatch=observed.mismatch.fields(), reason=str(observed))
+        outcome = None
     except CheckFailed as failure:
         record["mismatch"] = failure.mismatch.fields()
         outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance "
@@ -50,9 +53,22 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
         outcome, problem = None, diagnose(err, subject, check.name, record, pytestconfig)
     if outcome is not None:
         record.update(max_abs_err=outcome.max_abs_err, max_rel_err=outcome.max_rel_err, bound=outcome.bound,
-                      value=outcome.value, note=outcome.note)
+                      value=outcome.value, note=outcome.note, angles=outcome.angles)
+    if problem or record.get("property"):
+        diagnosed(subject, record, "failed" if problem else "observed", problem or record["reason"])
     if problem:
         pytest.fail(problem, pytrace=False)
+
+
+def diagnosed(subject: Subject, record: dict[str, Any], status: str, reason: str) -> None:
+    """Attach the first of the adapter's declared deviations (conformance.deviations) that
+    explains this failed or observed case: the findings and the table name it."""
+    seen = {**record, "status": status, "reason": reason}
+    for deviation in getattr(subject.obj, "deviations", None) or ():
+        if deviation.matches(seen):
+            record["deviation"] = {"name": deviation.name, "kind": deviation.kind, "summary": deviation.summary,
+                                   "where": deviation.where, "upstream": deviation.upstream}
+            return
 
 
 def diagnose(err: Exception, subject: Subject, check: str, record: dict[str, Any], config: pytest.Config) -> str:
@@ -101,7 +117,7 @@ def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytest
         x = rng.standard_normal((batch, seq, heads, spec.head_dim)).astype(np.float32).astype(np.float64)
         pos = rng.integers(0, max_position, size=position_shape(spec, batch, seq))
         assume(not subject.beyond_max_position(int(pos.max()) if pos.size else 0))
-        got = subject.rope(x, pos, spec, "float32")
+        got = subject.for_case(spec).rope(x, pos, spec, "float32")
         try:
             against_reference("random_specs", "agreement on a drawn spec", subject, Drawn(spec, x.shape), x, pos,
                               got, reference.apply(x, pos, spec))

@@ -29,6 +29,7 @@ class Implementation:
     requires: modules that must be importable, else every case is skipped with the reason.
     first_party: written by this project (expected to pass everything it claims).
     summary: one line for ``rope-suite list`` and the reports.
+    install: the command that installs what ``requires`` names (said when a module is missing).
     """
 
     name: str
@@ -38,6 +39,7 @@ class Implementation:
     first_party: bool = True
     summary: str = ""
     tags: tuple[str, ...] = field(default=())
+    install: str = 'pip install "rope-suite[all]"'
 
     def missing(self) -> str | None:
         """The first required module that is not installed, or None."""
@@ -105,7 +107,9 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    summary="Liger-Kernel fused Triton RoPE fed HF's cos/sin (interpreter on CPU)"),
     Implementation("ultralytics-sam2", "rope_suite.implementations.thirdparty.ultralytics_sam2_rope:SAM2", "torch",
                    ("torch", "ultralytics"), first_party=False,
-                   summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)"),
+                   summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)",
+                   # its dependencies pull torchvision, whose CUDA build would replace a CPU torch
+                   install='pip install --no-deps "ultralytics==8.4.190"'),
 )
 
 REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}

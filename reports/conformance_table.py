@@ -1,10 +1,24 @@
 """The conformance matrix: implementation x feature, from ``rope-suite check --json`` reports.
 
-Float32 cases are filed under the features their spec exercises (a Llama 3.1 case under
-``llama3``, an unscaled GPT-J case under ``interleaved`` and ``partial``); cases in another dtype under that dtype alone, so a library
-whose float64 path has float32 accuracy shows it in the float64 column and nowhere else. A cell is ``conformant`` when every
-case under it ran and passed, ``non-conformant`` with the first failing check and the reason
-when any failed, and ``unsupported`` when every case was skipped.
+A verdict is a public statement about someone else's code, so a cell says what the library's
+own code did with that feature, and a cause is named once:
+
+* **Features as departures.** A case departs from the plain spec (rotate-half pairs, whole head,
+  no scaling, one position axis, float32, the forward call) by its features: ``interleaved``,
+  ``partial``, a scaling type, ``m-rope`` / ``2d-axial``, a dtype, ``gradient``, ``fused q+k``.
+  The plain cases are the ``rotate-half`` column; every other column holds the cases with that
+  feature, among them the isolated ones, where it is the only departure.
+* **One root cause, one cell.** A failing case is charged to a feature only if the failure does
+  not also occur without it (no failing case has a subset of its features without that one): keras-hub's
+  dynamic scaling fails in float16 too, but float16 is not charged, since its dynamic float32
+  case fails as well. A column whose cases fail only through another column's cause is
+  ``masked`` (or green, when its isolated cases pass). Each distinct cause gets one footnote.
+* **Who computed what.** A feature resting on a part of RoPE the library leaves to its caller
+  (its plug-in's ``supplied``: cos/sin tables fed by HF or by the suite) is ``not tested
+  (supplied)``, never green.
+* **Precision classes.** Float64 is judged against float32 angles, standard practice; the
+  float64 cell states the angle accuracy reached (see conformance/accuracy.py). Observed
+  properties (writes its input in place, call-order dependent) have their own column.
 """
 
 from __future__ import annotations
@@ -18,80 +32,132 @@ from typing import Any
 
 from rope_suite.conformance.frameworks import FLOAT_DTYPES
 from rope_suite.conformance.mismatch import Mismatch
-from rope_suite.conformance.records import FAILING
+from rope_suite.conformance.records import FAILING, precision_classes
 from rope_suite.conformance.spec import SCALING_TYPES
 
 # A column per scaling type, from its record: a new rope_type gets its column without an edit here.
-# The dtypes other than float32 get a column each; float32 cases are filed under their features.
 OTHER_DTYPES: tuple[str, ...] = tuple(d for d in FLOAT_DTYPES if d != "float32")
-FEATURES: tuple[str, ...] = ("rotate-half", "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
+PLAIN = "rotate-half"
+FEATURES: tuple[str, ...] = (PLAIN, "interleaved", "partial", *(t.column for t in SCALING_TYPES.values()),
                              "m-rope", "2d-axial", *OTHER_DTYPES, "gradient", "fused q+k")
+# The part of RoPE (conformance.spec.PARTS) each feature rests on beyond the rotation itself.
+FEATURE_PARTS: dict[str, str] = {**{t.column: "scaling" for t in SCALING_TYPES.values()},
+                                 "m-rope": "positions", "2d-axial": "positions"}
 START, END = "<!-- conformance-table:start -->", "<!-- conformance-table:end -->"
+JUDGED_OUT = ("precision_horizon",)  # reported, not judged
 
 
-def features_of(case: dict[str, Any]) -> list[str]:
-    """The features one case record is judged under."""
-    if case.get("dtype") in OTHER_DTYPES:
-        return [case["dtype"]]
-    spec = case.get("spec") or {}
-    out = []
-    axis = (spec.get("multi_axis") or {}).get("kind")
+def features_of(case: dict[str, Any]) -> frozenset[str] | None:
+    """The features by which one case record departs from the plain spec (empty: a plain case),
+    or None for a record without a spec (it is in the counts, not in a column)."""
+    spec = case.get("spec")
+    if not spec:
+        return None
+    out = set()
+    if spec.get("convention") == "interleaved":
+        out.add("interleaved")
+    if spec.get("rotary_dim", 0) < spec.get("head_dim", 0):
+        out.add("partial")
     scaling = (spec.get("scaling") or {}).get("rope_type")
-    if axis == "mrope":
-        out.append("m-rope")
-    elif axis == "axial2d":
-        out.append("2d-axial")
     if scaling:
         if scaling not in SCALING_TYPES:
             raise ValueError(f"a case has scaling rope_type {scaling!r}, which this version of rope-suite does not "
                              f"know (known: {', '.join(SCALING_TYPES)}): the report comes from another version")
-        out.append(SCALING_TYPES[scaling].column)
-    if spec and not (axis or scaling):  # a scaling or axis failure belongs to its own column
-        out.append("rotate-half" if spec.get("convention") == "half" else "interleaved")
-        if spec.get("rotary_dim", 0) < spec.get("head_dim", 0):
-            out.append("partial")
-    if case.get("check") == "gradient":
-        out.append("gradient")
-    if case.get("check") == "fused_qk":
-        out.append("fused q+k")
-    return out
+        out.add(SCALING_TYPES[scaling].column)
+    axis = (spec.get("multi_axis") or {}).get("kind")
+    if axis:
+        out.add({"mrope": "m-rope", "axial2d": "2d-axial"}.get(axis, axis))
+    if case.get("dtype") in OTHER_DTYPES:
+        out.add(case["dtype"])
+    out.update({"gradient": ["gradient"], "fused_qk": ["fused q+k"]}.get(case.get("check"), []))
+    return frozenset(out)
+
+
+def columns_of(features: frozenset[str]) -> frozenset[str]:
+    """The columns a case with these features is filed under (a plain case: rotate-half)."""
+    return features or frozenset({PLAIN})
+
+
+def charged(features: frozenset[str], failing: set[frozenset[str]]) -> frozenset[str]:
+    """The columns a failing case with ``features`` is charged to: each feature without which no
+    case fails (``failing``: the feature sets of the failing cases; a failing case whose features
+    are a subset of the others is the same failure without that feature). A plain case is charged
+    to rotate-half; a case that fails without each of its features is charged to none (its
+    cause is charged where the smaller failing cases are)."""
+    if not features:
+        return frozenset({PLAIN})
+    return frozenset(f for f in features if not any(other <= features - {f} for other in failing))
 
 
 @dataclass(frozen=True)
 class Cell:
-    status: str  # conformant | non-conformant | unsupported | -
-    detail: str = ""
+    """status: conformant | non-conformant | masked | supplied | unsupported | not installed | -.
+    detail: the short text shown in the cell (the precision class, the supplier, a count);
+    cause: for non-conformant, the cause the table's footnote names (one per distinct cause)."""
 
-    def markdown(self) -> str:
-        mark = {"conformant": "✅ conformant", "non-conformant": "❌ non-conformant", "unsupported": "➖ unsupported"}
-        text = mark.get(self.status, "–")
-        return f"{text}: {self.detail}" if self.detail else text
+    status: str
+    detail: str = ""
+    cause: str = ""
+
+    def markdown(self, note: str = "") -> str:
+        text = MARKS.get(self.status, "–")
+        text = f"{text}: {self.detail}" if self.detail else text
+        return f"{text} {note}" if note else text
+
+
+MARKS = {"conformant": "✅ conformant", "non-conformant": "❌ non-conformant", "unsupported": "➖ unsupported",
+         "masked": "➖ masked", "supplied": "⬜ not tested (supplied)", "not installed": "⬜ not installed"}
+
+
+def cause_of(case: dict[str, Any]) -> str:
+    """The footnote text for a failing case: its adapter's diagnosis when one matched (kind,
+    summary, the library's code), else the check and its one-line headline."""
+    found = case.get("deviation")
+    if found:
+        return f"{found['kind']}: {found['summary']} (`{found['where']}`)"
+    parts = (case.get("id") or "").split("/")
+    spec_name = parts[1] if len(parts) > 1 else "a drawn spec"
+    return f"{case.get('check')} ({spec_name}, {case.get('dtype')}): {headline(case)}"
 
 
 def cells(report: dict[str, Any]) -> dict[str, Cell]:
     """feature -> Cell for one target's report."""
-    by_feature: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for case in report.get("checks", []):
-        if case.get("check") == "precision_horizon":
-            continue  # reported, not judged
-        for feature in features_of(case):
-            by_feature[feature].append(case)
+    if report.get("verdict") == "not installed":
+        return {feature: Cell("not installed") for feature in FEATURES}
+    judged = [(c, features_of(c)) for c in report.get("checks", []) if c.get("check") not in JUDGED_OUT]
+    judged = [(c, f) for c, f in judged if f is not None]
+    failing = {f for c, f in judged if c["status"] in FAILING}
+    supplied = report.get("supplied") or {}
+    by_column: dict[str, list[tuple[dict[str, Any], frozenset[str]]]] = defaultdict(list)
+    for case, features in judged:
+        for column in columns_of(features):
+            by_column[column].append((case, features))
     out = {}
-    for feature in FEATURES:
-        cases = by_feature.get(feature, [])
-        failed = [c for c in cases if c["status"] in FAILING]
-        ran = [c for c in cases if c["status"] != "skipped"]
-        if failed:
-            first = failed[0]
-            out[feature] = Cell("non-conformant", f"{len(failed)}/{len(cases)} cases fail, e.g. {first.get('check')} "
-                                                  f"({first.get('dtype')}): {_short(headline(first))}")
-        elif ran:
-            out[feature] = Cell("conformant")
-        elif cases:
-            out[feature] = Cell("unsupported")
+    for column in FEATURES:
+        under = by_column.get(column, [])
+        ran = [(c, f) for c, f in under if c["status"] != "skipped"]
+        bad = [c for c, f in ran if c["status"] in FAILING and column in charged(f, failing)]
+        isolated = [c for c, f in ran if columns_of(f) == {column}]
+        part = FEATURE_PARTS.get(column)
+        if not ran:
+            out[column] = Cell("unsupported") if under else Cell("-")
+        elif part in supplied:
+            out[column] = Cell("supplied", f"{part} by {supplied[part]}")
+        elif bad:
+            out[column] = Cell("non-conformant", f"{len(bad)}/{len(under)} cases", cause_of(bad[0]))
+        elif any(c["status"] in FAILING for c, _ in ran) and not any(c["status"] not in FAILING for c in isolated):
+            out[column] = Cell("masked", "every case also fails without this feature")
         else:
-            out[feature] = Cell("-")
+            out[column] = Cell("conformant", _precision(report, column))
     return out
+
+
+def _precision(report: dict[str, Any], column: str) -> str:
+    """For the float64 column, the angle accuracy reached (its precision class)."""
+    if column != "float64":
+        return ""
+    found = precision_classes(report.get("checks", [])).get("float64")
+    return f"{found['angles']} angles, max error {found['max_abs_err']:.2g}" if found else ""
 
 
 def headline(case: dict[str, Any]) -> str:
@@ -140,17 +206,29 @@ def provenance(reports: list[dict[str, Any]]) -> str:
 
 def markdown_table(reports: list[dict[str, Any]]) -> str:
     """The run's provenance, then one row per implementation: what it ran on (library versions),
-    verdict, pass/fail/skip counts, then one column per feature."""
-    header = ["implementation", "versions", "verdict", "passed / failed / skipped", *FEATURES]
+    verdict, pass/fail/skip counts, the properties observed, then one column per feature; each
+    distinct cause of a red cell once, as a numbered footnote under the table."""
+    header = ["implementation", "versions", "verdict", "passed / failed / skipped", "properties", *FEATURES]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    notes: dict[str, int] = {}
     for report in reports:
         s = report["summary"]
         versions = ", ".join(f"{k} {v}" for k, v in (report.get("versions") or {}).items()) or "–"
-        row = [f"`{report['target']}`", versions, report["verdict"],
-               f"{s['passed']} / {s['failed']} / {s['skipped']}", *(c.markdown() for c in cells(report).values())]
+        verdict = report["verdict"]
+        if verdict == "not installed" and report.get("not_installed"):
+            verdict = f"not installed (`{report['not_installed']['install']}`)"
+        row = [f"`{report['target']}`", versions, verdict, f"{s['passed']} / {s['failed']} / {s['skipped']}",
+               "; ".join(report.get("properties") or []) or "–"]
+        for cell in cells(report).values():
+            note = ""
+            if cell.cause:
+                key = f"`{report['target']}`: {_short(cell.cause, 400)}"
+                note = f"[{notes.setdefault(key, len(notes) + 1)}]"
+            row.append(cell.markdown(note))
         lines.append("| " + " | ".join(row) + " |")
     caption = provenance(reports)
-    return "\n".join(([caption, ""] if caption else []) + lines)
+    footnotes = [f"[{n}] {text}  " for text, n in notes.items()]
+    return "\n".join(([caption, ""] if caption else []) + lines + ([""] + footnotes if footnotes else []))
 
 
 def update_readme(readme: Path, table: str) -> None:

@@ -16,15 +16,19 @@ from rope_suite.reports.conformance_table import END, START, cells, features_of,
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA3 = {"head_dim": 8, "rotary_dim": 8, "convention": "half", "scaling": {"rope_type": "llama3"}}
 GPTJ = {"head_dim": 8, "rotary_dim": 4, "convention": "interleaved"}
+PLAIN = {"head_dim": 8, "rotary_dim": 8, "convention": "half"}
+DYNAMIC = {**PLAIN, "scaling": {"rope_type": "dynamic"}}
 MISMATCH = Mismatch("agreement", "agreement with the float64 reference", "x", "agreement/llama3/float32/per_row",
                     "llama3", LLAMA3, "float32", [2, 6, 3, 8], "per_row", "int64", index=[0, 1, 2, 3], got=1.5,
                     wanted=1.0, error=0.5, bound=1e-6, over=3, total=288).fields()
 
 
-def test_features_filing() -> None:
-    assert features_of({"spec": LLAMA3, "dtype": "float32", "check": "agreement"}) == ["llama3"]
-    assert features_of({"spec": GPTJ, "dtype": "float32", "check": "gradient"}) == ["interleaved", "partial", "gradient"]
-    assert features_of({"spec": GPTJ, "dtype": "bfloat16", "check": "agreement"}) == ["bfloat16"]
+def test_features_are_departures_from_the_plain_spec() -> None:
+    assert features_of({"spec": LLAMA3, "dtype": "float32", "check": "agreement"}) == {"llama3"}
+    assert features_of({"spec": GPTJ, "dtype": "float32", "check": "gradient"}) == {"interleaved", "partial", "gradient"}
+    assert features_of({"spec": GPTJ, "dtype": "bfloat16", "check": "agreement"}) == {"interleaved", "partial", "bfloat16"}
+    assert features_of({"spec": PLAIN, "dtype": "float32", "check": "agreement"}) == set()
+    assert features_of({"dtype": "float32", "check": "random_specs"}) is None
 
 
 def test_cells_distinguish_conformant_failing_and_unsupported() -> None:
@@ -38,10 +42,28 @@ def test_cells_distinguish_conformant_failing_and_unsupported() -> None:
     got = cells(report)
     assert got["interleaved"].status == "conformant"
     assert got["llama3"].status == "non-conformant"
-    assert "agreement: x[0, 1, 2, 3] got 1.5, wanted 1, error 0.5 vs allowed 1e-06" in got["llama3"].detail
+    assert "agreement: x[0, 1, 2, 3] got 1.5, wanted 1, error 0.5 vs allowed 1e-06" in got["llama3"].cause
     assert got["float16"].status == "unsupported"
     assert got["yarn"].status == "-"
-    assert markdown_table([report]).count("\n") == 2
+    table = markdown_table([report])
+    assert table.count("[1]") == 2 and "[2]" not in table  # the cell points at the footnote naming the cause
+
+
+def test_a_cause_is_charged_where_it_does_not_also_fail_without_the_feature() -> None:
+    """keras-hub's case: dynamic fails in float32 and float16, plain float16 passes: only the
+    dynamic column is red; a library failing everything is red in rotate-half, masked elsewhere."""
+    case = lambda spec, dtype, status: {"spec": spec, "dtype": dtype, "check": "agreement", "status": status,
+                                        "id": f"agreement/s/{dtype}/per_row"}
+    report = {"target": "x", "verdict": "non-conformant", "summary": {"passed": 2, "failed": 2, "skipped": 0},
+              "checks": [case(DYNAMIC, "float32", "failed"), case(DYNAMIC, "float16", "failed"),
+                         case(PLAIN, "float32", "passed"), case(PLAIN, "float16", "passed")]}
+    got = cells(report)
+    assert got["dynamic"].status == "non-conformant" and got["float16"].status == "conformant"
+    broken = {**report, "checks": [case(PLAIN, "float32", "failed"), case(GPTJ, "float32", "failed"),
+                                   case(DYNAMIC, "float16", "failed")]}
+    got = cells(broken)
+    assert got["rotate-half"].status == "non-conformant"
+    assert {got[f].status for f in ("interleaved", "partial", "dynamic", "float16")} == {"masked"}
 
 
 @pytest.mark.parametrize("status", ["crashed", "timed out"])
