@@ -31,16 +31,15 @@ Spec -> config (Llama, GPT-NeoX, Phi; transformers-5 ``rope_parameters``):
   * ``convention`` must be "half" (HF's ``rotate_half``); ``multi_axis`` must be None (the
     M-RoPE models have their own classes, not these paths).
 
-State. HF's dynamic NTK module keeps state across calls: it grows ``inv_freq`` when a call is
-longer than any before and resets only when a call is shorter than L0 (HF issues 25306,
+State. One rotary module per spec is built on first use and kept across calls, for every
+rope_type, as inside a model (``LlamaModel.__init__`` builds ``self.rotary_emb`` once). HF's
+dynamic NTK module is stateful: ``dynamic_rope_update`` grows ``inv_freq`` when a call is
+longer than any before and resets it only when a call is shorter than L0 (HF issues 25306,
 27226), so a call at length L0 < L < L_before gets the frequencies of L_before. The spec is
-stateless (L = this call's max(position) + 1), and the suite's cases are independent, each
-rerunnable alone. So ``LLAMA``/``GPT_NEOX``/``PHI`` build a fresh rotary module for every
-dynamic call (the honest mapping of one call); every other type keeps one module per spec
-(LongRoPE's in-place ``inv_freq`` update is rewritten from this call's length every call, so
-keeping it changes nothing). ``LLAMA_KEEP_STATE`` keeps the module for dynamic too: its
-results depend on the call history, which is HF's real behaviour in a long-lived model, for a
-check that runs calls in a set order.
+stateless (L = this call's max(position) + 1); the suite's ``stateless`` check observes the
+difference, and :data:`DYNAMIC_IS_STATEFUL` diagnoses it. LongRoPE's in-place ``inv_freq``
+update is rewritten from this call's length every call, so keeping its module changes nothing.
+x goes to HF as is: no copies are made.
 
 Precision. HF computes angles and cos/sin in float32 whatever x's dtype (the frequencies are
 ``torch.float``, positions ``.float()``), casts cos/sin to x's dtype and rotates in x's dtype.
@@ -64,12 +63,31 @@ from typing import Any
 
 import torch
 
+from rope_suite.conformance.deviations import Deviation, rope_type
 from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 HF_ROPE_TYPES: tuple[str, ...] = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")
 MAX_POSITION = (1 << 21) - 1
 """Largest position GPT-J's table is built for (2^21 rows x rotary_dim 64: 512 MiB in float32)."""
+
+
+DYNAMIC_IS_STATEFUL = Deviation(
+    "dynamic-ntk-is-stateful", "stateful by design",
+    "The dynamic NTK module grows inv_freq on a call longer than any before and resets it only on a "
+    "call shorter than the original length, so a call between the original length and an earlier, "
+    "longer call gets the earlier call's frequencies.",
+    "transformers/modeling_rope_utils.py: dynamic_rope_update (dynamic_frequency_update), "
+    "_compute_dynamic_ntk_parameters",
+    lambda record: record.get("check") == "stateless" and rope_type(record) == "dynamic",
+    upstream="https://github.com/huggingface/transformers/issues/25306")
+FLOAT32_ANGLES = Deviation(
+    "float32-angles", "precision choice",
+    "The frequencies, positions and angles are float32 whatever x's dtype (torch.float, "
+    "position_ids.float()), so a float64 caller gets float32 angles.",
+    "transformers/models/llama/modeling_llama.py: LlamaRotaryEmbedding.forward and "
+    "compute_default_rope_parameters (and the other models' copies; GPT-J: create_sinusoidal_positions)",
+    lambda record: record.get("dtype") == "float64" and record.get("check") in ("agreement", "gradient"))
 
 
 def _module(name: str) -> Any:
@@ -128,14 +146,14 @@ class HFHalfRope:
 
     framework = "torch"
     device = "cpu"
+    deviations: tuple[Deviation, ...] = (DYNAMIC_IS_STATEFUL, FLOAT32_ANGLES)
 
-    def __init__(self, path: ModelPath, keep_state: bool = False) -> None:
+    def __init__(self, path: ModelPath) -> None:
         self.path = path
-        self.keep_state = keep_state
         self._modules: dict[RopeSpec, Any] = {}
 
     def __repr__(self) -> str:
-        return f"HFHalfRope({self.path.name}, keep_state={self.keep_state})"
+        return f"HFHalfRope({self.path.name})"
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         return (dtype_name in DTYPES and spec.convention == "half" and spec.multi_axis is None
@@ -152,15 +170,10 @@ class HFHalfRope:
                             rope_parameters=params, **extra)
 
     def rotary_embedding(self, spec: RopeSpec) -> Any:
-        """The model's rotary module for ``spec``: fresh per call for dynamic NTK unless keep_state."""
-        if spec.rope_type == "dynamic" and not self.keep_state:
-            return self._build(spec)
+        """The model's rotary module for ``spec``, built on first use and kept (dynamic NTK too)."""
         if spec not in self._modules:
-            self._modules[spec] = self._build(spec)
+            self._modules[spec] = getattr(_module(self.path.module), self.path.rotary_class)(self.config(spec))
         return self._modules[spec]
-
-    def _build(self, spec: RopeSpec) -> Any:
-        return getattr(_module(self.path.module), self.path.rotary_class)(self.config(spec))
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,6 +198,7 @@ class HFGPTJRope:
     framework = "torch"
     device = "cpu"
     max_position = MAX_POSITION
+    deviations: tuple[Deviation, ...] = (FLOAT32_ANGLES,)
 
     def __init__(self) -> None:
         self._tables: dict[int, Any] = {}  # rotary_dim -> GPTJRotaryEmbedding
@@ -230,7 +244,6 @@ class HFGPTJRope:
 
 
 LLAMA = HFHalfRope(LLAMA_PATH)
-LLAMA_KEEP_STATE = HFHalfRope(LLAMA_PATH, keep_state=True)
 GPT_NEOX = HFHalfRope(GPT_NEOX_PATH)
 PHI = HFHalfRope(PHI_PATH)
 GPTJ = HFGPTJRope()
