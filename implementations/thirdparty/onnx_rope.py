@@ -20,7 +20,8 @@ Spec -> model:
     (``rope_suite.conformance.reference.cos_sin``), rounded to the model's element type. So what this
     adapter tests is the operator: the pairing, the rotation, the pass-through tail, the
     lookup by ``position_ids`` and the layout; the angle arithmetic is not ONNX's, and large
-    positions are as accurate as the cache's element type allows.
+    positions are as accurate as the cache's element type allows. ``supplied`` says so:
+    frequencies, scaling and attention factor come from :data:`SUPPLIER`.
   * 1D positions -> ``position_ids`` [batch, seq] (int64) into a table [rows, r/2]: the table
     is rows 0..max(position) when that is at most :data:`DENSE_TABLE_ROWS` rows, so the
     operator gathers by the real positions; past that (positions up to 2^30 would need a
@@ -33,7 +34,8 @@ Spec -> model:
     ``max_position_embeddings``) ever is.
   * Multi-axis positions (M-RoPE, 2D axial): one table row cannot serve pairs driven by
     different position streams, so these use the operator's other form: no
-    ``position_ids``, caches [batch, seq, r/2] per token.
+    ``position_ids``, caches [batch, seq, r/2] per token. The suite gathers each token's cos/sin
+    (which pair turns with which axis), so ``positions`` (the multi-axis part) is supplied too.
 
 Dtypes: the schema's type constraint T is float, float16 or bfloat16. ``ONNX_REFERENCE``
 supports exactly those (a float64 model is not valid ONNX, though the numpy evaluator would
@@ -56,6 +58,9 @@ OPSET = 23
 DENSE_TABLE_ROWS = 1 << 16
 """Largest position table [rows, r/2] indexed by the real positions; beyond, only the used rows."""
 NUMPY_DTYPES: dict[str, Any] = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+SUPPLIER = "the suite's float64 reference (cos/sin caches)"
+SUPPLIED: dict[str, str] = {"frequencies": SUPPLIER, "scaling": SUPPLIER, "attention_factor": SUPPLIER,
+                            "positions": "the suite's float64 reference (per-token cos/sin caches, multi-axis specs)"}
 
 
 def _onnx() -> Any:
@@ -105,6 +110,7 @@ class OnnxRope:
 
     framework = "numpy"
     device = "cpu"
+    supplied: dict[str, str] = SUPPLIED
 
     def __init__(self, runtime: str) -> None:
         if runtime not in ("reference", "onnxruntime"):
