@@ -154,6 +154,54 @@ def rope_parameters(spec: RopeSpec, path: ModelPath) -> tuple[dict[str, Any], in
     return params, max_positions
 
 
+def config_kwargs(spec: RopeSpec, path: ModelPath) -> dict[str, Any]:
+    """The keyword arguments of the tiny config: one head of head_dim channels, one layer."""
+    params, max_positions = rope_parameters(spec, path)
+    extra = {"head_dim": spec.head_dim, "num_key_value_heads": 1} if path.name == "llama" else {}
+    return dict(hidden_size=spec.head_dim, num_attention_heads=1, num_hidden_layers=1, intermediate_size=8,
+                vocab_size=16, max_position_embeddings=max_positions, rope_parameters=params, **extra)
+
+
+HALF_REPRODUCTION = """import torch
+import transformers
+from transformers.models.{module} import apply_rotary_pos_emb, {rotary_class}
+
+
+def make():
+    rotary = {rotary_class}(transformers.{config_class}(**{kwargs!r}))
+
+    def rope(x, positions):
+        cos, sin = rotary(x, positions)
+{body}
+
+    return rope
+"""
+HALF_BODY = "        return apply_rotary_pos_emb(x, x, cos, sin, unsqueeze_dim=2)[0]"
+PHI_BODY = """        r = cos.shape[-1]  # PhiAttention.forward: rotate the first rotary_ndims, concatenate the rest
+        x_rot, _ = apply_rotary_pos_emb(x[..., :r], x[..., :r], cos, sin, unsqueeze_dim=2)
+        return torch.cat((x_rot, x[..., r:]), dim=-1)"""
+GPTJ_REPRODUCTION = """import torch
+import transformers
+from transformers.models.gptj.modeling_gptj import GPTJRotaryEmbedding, apply_rotary_pos_emb
+
+
+def make():
+    tables = []  # one GPTJRotaryEmbedding, rebuilt when a call needs more rows
+
+    def rope(x, positions):
+        needed = int(positions.max()) + 1 if positions.numel() else 1
+        if not tables or tables[0].max_positions < needed:
+            rows = max(2048, -(-needed // 4096) * 4096)
+            tables[:] = [GPTJRotaryEmbedding(transformers.GPTJConfig(
+                n_embd={head_dim}, n_head=1, n_layer=1, rotary_dim={r}, n_positions=rows))]
+        sin, cos = tables[0](x, positions)
+        x_rot = apply_rotary_pos_emb(x[:, :, :, :{r}], sin, cos)
+        return torch.cat([x_rot, x[:, :, :, {r}:]], dim=-1)
+
+    return rope
+"""
+
+
 class HFHalfRope:
     """A "half"-convention HF model path (Llama, GPT-NeoX, Phi) as a plug-in object."""
 
@@ -175,18 +223,23 @@ class HFHalfRope:
 
     def config(self, spec: RopeSpec) -> Any:
         """The tiny config: one head of head_dim channels, the spec's rope_parameters."""
-        params, max_positions = rope_parameters(spec, self.path)
         config_class = getattr(importlib.import_module("transformers"), self.path.config_class)
-        extra = {"head_dim": spec.head_dim, "num_key_value_heads": 1} if self.path.name == "llama" else {}
-        return config_class(hidden_size=spec.head_dim, num_attention_heads=1, num_hidden_layers=1,
-                            intermediate_size=8, vocab_size=16, max_position_embeddings=max_positions,
-                            rope_parameters=params, **extra)
+        return config_class(**config_kwargs(spec, self.path))
 
     def rotary_embedding(self, spec: RopeSpec) -> Any:
         """The model's rotary module for ``spec``, built on first use and kept (dynamic NTK too)."""
         if spec not in self._modules:
             self._modules[spec] = getattr(_module(self.path.module), self.path.rotary_class)(self.config(spec))
         return self._modules[spec]
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` builds this spec's config and rotary module once and
+        returns ``rope(x, positions)``, the same HF calls as :meth:`rope`; None if unsupported."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return HALF_REPRODUCTION.format(module=self.path.module, rotary_class=self.path.rotary_class,
+                                        config_class=self.path.config_class, kwargs=config_kwargs(spec, self.path),
+                                        body=PHI_BODY if self.path.partial == "attention" else HALF_BODY)
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -237,6 +290,13 @@ class HFGPTJRope:
                 n_embd=spec.head_dim, n_head=1, n_layer=1, rotary_dim=r, n_positions=rows)
             table = self._tables[r] = gptj.GPTJRotaryEmbedding(config)
         return table
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` returns ``rope(x, positions)``: GPT-J's table, grown as
+        :meth:`rotary_embedding` grows it, and the q_rot/q_pass slicing; None if unsupported."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return GPTJ_REPRODUCTION.format(head_dim=spec.head_dim, r=spec.rotary_dim)
 
     def _rotate(self, x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor, r: int) -> torch.Tensor:
         gptj = _module("gptj.modeling_gptj")  # GPTJAttention.forward with rotary_dim set
