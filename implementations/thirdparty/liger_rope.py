@@ -86,7 +86,7 @@ from rope_suite.conformance.deviations import Deviation
 from rope_suite.conformance.spec import MRope, RopeSpec
 
 from ._layout import from_interleaved, to_interleaved
-from .hf_transformers import GPT_NEOX_PATH, HF_ROPE_TYPES, HFHalfRope, ModelPath, rope_parameters
+from .hf_transformers import GPT_NEOX_PATH, HF_ROPE_TYPES, HFHalfRope, ModelPath, config_kwargs, rope_parameters
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 MROPE_ROPE_TYPES: tuple[str, ...] = ("default", "linear", "yarn", "llama3")
@@ -103,6 +103,55 @@ WRITES_IN_PLACE = Deviation(
     "liger_kernel/ops/rope.py: rope_forward (_triton_rope's tl.store into q_ptr, k_ptr); "
     "liger_kernel/ops/qwen2vl_mrope.py: qwen2vl_mrope_forward",
     lambda record: record.get("check") == "output_contract" and "in place" in (record.get("reason") or ""))
+
+
+REPRODUCTION_HEADER = """import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before Liger is imported: read when its kernels are decorated
+
+import transformers
+"""
+ROPE_REPRODUCTION = REPRODUCTION_HEADER + """from liger_kernel.transformers.rope import liger_rotary_pos_emb
+from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXRotaryEmbedding
+
+
+def make():
+    rotary = GPTNeoXRotaryEmbedding(transformers.GPTNeoXConfig(**{kwargs!r}))
+{order}
+    def rope(x, positions):
+        cos, sin = rotary.to(x.device)(x, positions)
+        k = x.new_zeros((*x.shape[:2], 1, x.shape[3]))  # a one-head key whose result is dropped
+{gather}        q, _ = liger_rotary_pos_emb(x.transpose(1, 2), k.transpose(1, 2), cos, sin)
+        return {scatter}
+
+    return rope
+"""
+INTERLEAVED_ORDER = """    n, r, d = {n}, {r}, {d}  # x[..., order] lays half-convention pairs (i, i + r/2) side by side
+    order = torch.cat((torch.stack((torch.arange(n), torch.arange(n, r)), dim=-1).flatten(), torch.arange(r, d)))
+"""
+INTERLEAVED_GATHER = """        x = x.index_select(-1, torch.argsort(order).to(x.device))
+        k = k.index_select(-1, torch.argsort(order).to(x.device))
+"""
+MROPE_REPRODUCTION = REPRODUCTION_HEADER + """from liger_kernel.transformers.qwen2vl_mrope import liger_multimodal_rotary_pos_emb
+from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VLRotaryEmbedding
+
+
+def make():
+    rotary = Qwen2VLRotaryEmbedding(transformers.Qwen2VLTextConfig(**{kwargs!r}))
+
+    def rope(x, positions):
+        rotary.to(x.device)
+        tables = [rotary(x, positions[..., axis].expand(3, -1, -1)) for axis in range(3)]
+        cos, sin = torch.stack([c for c, _ in tables]), torch.stack([s for _, s in tables])
+        k = x.new_zeros((*x.shape[:2], 1, x.shape[3]))  # a one-head key whose result is dropped
+        q, _ = liger_multimodal_rotary_pos_emb(x.transpose(1, 2), k.transpose(1, 2), cos, sin, {sections!r})
+        return q.transpose(1, 2)
+
+    return rope
+"""
 
 
 def _liger(module: str, name: str) -> Any:
@@ -162,6 +211,18 @@ class LigerRope:
         """x [batch, seq, heads, head_dim] as Liger's q, with a one-head key of zeros whose result is dropped."""
         return self.rope_qk(x, x.new_zeros((*x.shape[:2], 1, x.shape[3])), positions, spec)[0]
 
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` builds HF's GPT-NeoX rotary module once and returns
+        ``rope(x, positions)``: the Liger call of :meth:`rope` (and the interleaved gather)."""
+        if not self.supports(spec, dtype_name):
+            return None
+        kwargs = config_kwargs(spec, GPT_NEOX_PATH)
+        if spec.convention == "half":
+            return ROPE_REPRODUCTION.format(kwargs=kwargs, order="", gather="", scatter="q.transpose(1, 2)")
+        order = INTERLEAVED_ORDER.format(n=spec.n_pairs, r=spec.rotary_dim, d=spec.head_dim)
+        return ROPE_REPRODUCTION.format(kwargs=kwargs, order=order, gather=INTERLEAVED_GATHER,
+                                        scatter="q.transpose(1, 2).index_select(-1, order.to(x.device))")
+
 
 class LigerMRope:
     """Liger-Kernel's fused q+k M-RoPE (Qwen2-VL) fed HF's per-axis cos/sin, as a plug-in object."""
@@ -185,14 +246,23 @@ class LigerMRope:
                 and len(spec.multi_axis.sections) == 3 and spec.convention == "half"
                 and spec.rotary_dim == spec.head_dim and spec.rope_type in MROPE_ROPE_TYPES)
 
-    def config(self, spec: RopeSpec) -> Any:
-        """A tiny ``Qwen2VLTextConfig``: one head of head_dim channels, the spec's rope_parameters
-        with its ``mrope_section``."""
+    def config_kwargs(self, spec: RopeSpec) -> dict[str, Any]:
+        """A tiny ``Qwen2VLTextConfig``'s arguments: one head of head_dim channels, the spec's
+        rope_parameters with its ``mrope_section``."""
         params, max_positions = rope_parameters(spec, QWEN2_VL_PATH)
         params["mrope_section"] = list(spec.multi_axis.sections)
-        return importlib.import_module("transformers").Qwen2VLTextConfig(
-            hidden_size=spec.head_dim, num_attention_heads=1, num_key_value_heads=1, num_hidden_layers=1,
-            intermediate_size=8, max_position_embeddings=max_positions, rope_parameters=params)
+        return dict(hidden_size=spec.head_dim, num_attention_heads=1, num_key_value_heads=1, num_hidden_layers=1,
+                    intermediate_size=8, max_position_embeddings=max_positions, rope_parameters=params)
+
+    def config(self, spec: RopeSpec) -> Any:
+        return importlib.import_module("transformers").Qwen2VLTextConfig(**self.config_kwargs(spec))
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` builds HF's Qwen2-VL rotary module once and returns
+        ``rope(x, positions)``: the per-axis tables and the Liger call of :meth:`rope`."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return MROPE_REPRODUCTION.format(kwargs=self.config_kwargs(spec), sections=list(spec.multi_axis.sections))
 
     def rotary_embedding(self, spec: RopeSpec) -> Any:
         """HF's ``Qwen2VLRotaryEmbedding`` for ``spec``, built on first use and kept."""
