@@ -69,6 +69,43 @@ FLOAT32_ROTATION = Deviation(
     lambda record: record.get("dtype") == "float64" and record.get("check") in ("agreement", "gradient"))
 
 
+REPRODUCTION = """import importlib.util
+from pathlib import Path
+
+import torch
+
+
+def make():
+    package = importlib.util.find_spec("ultralytics")  # utils.py alone: the package imports OpenCV
+    path = Path(package.submodule_search_locations[0]) / "models" / "sam" / "modules" / "utils.py"
+    spec = importlib.util.spec_from_file_location("ultralytics_sam_utils", path)
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    strips = {{}}  # axis -> compute_axial_cis strip, rebuilt only when a longer one is needed
+
+    def strip(axis, rows):
+        if axis not in strips or strips[axis].shape[0] < rows:
+            end_x, end_y = (rows, 1) if axis == 0 else (1, rows)
+            strips[axis] = utils.compute_axial_cis(dim={dim}, end_x=end_x, end_y=end_y, theta={theta!r})
+        return strips[axis]
+
+    def rope(x, positions):
+        xy = positions.long()
+        end_x = int(xy[..., 0].max()) + 1 if xy.numel() else 1
+        end_y = int(xy[..., 1].max()) + 1 if xy.numel() else 1
+        quarter = {dim} // 4
+        tables = torch.cat((strip(0, end_x).to(positions.device)[xy[..., 0], :quarter],
+                            strip(1, end_y).to(positions.device)[xy[..., 1], quarter:]), dim=-1)
+        rows = []
+        for b in range(x.shape[0]):
+            xq = x[b:b + 1].transpose(1, 2)
+            rows.append(utils.apply_rotary_enc(xq, xq[:, :, :0], tables[b])[0])
+        return torch.cat(rows).transpose(1, 2)
+
+    return rope
+"""
+
+
 @functools.cache
 def sam_utils() -> ModuleType:
     """``ultralytics/models/sam/modules/utils.py``, loaded without importing the ultralytics package."""
@@ -109,6 +146,13 @@ class UltralyticsSam2Rope:
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         return (dtype_name in DTYPES and isinstance(spec.multi_axis, Axial2D) and spec.convention == "interleaved"
                 and spec.rotary_dim == spec.head_dim and spec.scaling is None)
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` loads the library's utils.py and returns
+        ``rope(x, positions)``: the kept strips and ``apply_rotary_enc`` of :meth:`rope`."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return REPRODUCTION.format(dim=spec.head_dim, theta=spec.base)
 
     def token_tables(self, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """The library's complex table row of each token, [batch, seq, head_dim/2] complex64:
