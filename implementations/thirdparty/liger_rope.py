@@ -86,7 +86,8 @@ from rope_suite.conformance.deviations import Deviation
 from rope_suite.conformance.spec import MRope, RopeSpec
 
 from ._layout import from_interleaved, to_interleaved
-from .hf_transformers import GPT_NEOX_PATH, HF_ROPE_TYPES, HFHalfRope, ModelPath, config_kwargs, rope_parameters
+from .hf_transformers import (DYNAMIC_IS_STATEFUL, GPT_NEOX_PATH, HF_ROPE_TYPES, HFHalfRope, ModelPath, config_kwargs,
+                              rope_parameters)
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 MROPE_ROPE_TYPES: tuple[str, ...] = ("default", "linear", "yarn", "llama3")
@@ -176,7 +177,7 @@ class LigerRope:
 
     framework = "torch"
     supplied: dict[str, str] = {"frequencies": HF_SUPPLIES, "scaling": HF_SUPPLIES, "attention_factor": HF_SUPPLIES}
-    deviations: tuple[Deviation, ...] = (WRITES_IN_PLACE,)
+    deviations: tuple[Deviation, ...] = (WRITES_IN_PLACE, DYNAMIC_IS_STATEFUL)  # the second: HF's module it is fed
 
     def __init__(self) -> None:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
