@@ -31,16 +31,15 @@ Spec -> config (Llama, GPT-NeoX, Phi; transformers-5 ``rope_parameters``):
   * ``convention`` must be "half" (HF's ``rotate_half``); ``multi_axis`` must be None (the
     M-RoPE models have their own classes, not these paths).
 
-State. HF's dynamic NTK module keeps state across calls: it grows ``inv_freq`` when a call is
-longer than any before and resets only when a call is shorter than L0 (HF issues 25306,
+State. One rotary module per spec is built on first use and kept across calls, for every
+rope_type, as inside a model (``LlamaModel.__init__`` builds ``self.rotary_emb`` once). HF's
+dynamic NTK module is stateful: ``dynamic_rope_update`` grows ``inv_freq`` when a call is
+longer than any before and resets it only when a call is shorter than L0 (HF issues 25306,
 27226), so a call at length L0 < L < L_before gets the frequencies of L_before. The spec is
-stateless (L = this call's max(position) + 1), and the suite's cases are independent, each
-rerunnable alone. So ``LLAMA``/``GPT_NEOX``/``PHI`` build a fresh rotary module for every
-dynamic call (the honest mapping of one call); every other type keeps one module per spec
-(LongRoPE's in-place ``inv_freq`` update is rewritten from this call's length every call, so
-keeping it changes nothing). ``LLAMA_KEEP_STATE`` keeps the module for dynamic too: its
-results depend on the call history, which is HF's real behaviour in a long-lived model, for a
-check that runs calls in a set order.
+stateless (L = this call's max(position) + 1); the suite's ``stateless`` check observes the
+difference, and :data:`DYNAMIC_IS_STATEFUL` diagnoses it. LongRoPE's in-place ``inv_freq``
+update is rewritten from this call's length every call, so keeping its module changes nothing.
+x goes to HF as is: no copies are made.
 
 Precision. HF computes angles and cos/sin in float32 whatever x's dtype (the frequencies are
 ``torch.float``, positions ``.float()``), casts cos/sin to x's dtype and rotates in x's dtype.
@@ -59,17 +58,49 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from rope_suite.conformance.deviations import Deviation, rope_type
 from rope_suite.conformance.spec import RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 HF_ROPE_TYPES: tuple[str, ...] = ("default", "linear", "dynamic", "yarn", "longrope", "llama3")
 MAX_POSITION = (1 << 21) - 1
 """Largest position GPT-J's table is built for (2^21 rows x rotary_dim 64: 512 MiB in float32)."""
+
+
+def _after_grown_state(record: Mapping[str, Any]) -> bool:
+    """A dynamic NTK case the kept module's state explains: the stateless check, or a failure of
+    another check (float32 and below) whose worst element sits past the original length, where a
+    module grown by an earlier, longer case in the same process gave its frequencies."""
+    if rope_type(record) != "dynamic":
+        return False
+    if record.get("check") == "stateless":
+        return True
+    position = (record.get("mismatch") or {}).get("position")
+    l0 = record["spec"]["scaling"]["original_max_position_embeddings"]
+    return record.get("dtype") != "float64" and isinstance(position, int) and position >= l0
+
+
+DYNAMIC_IS_STATEFUL = Deviation(
+    "dynamic-ntk-is-stateful", "stateful by design",
+    "The dynamic NTK module grows inv_freq on a call longer than any before and resets it only on a "
+    "call shorter than the original length, so a call between the original length and an earlier, "
+    "longer call gets the earlier call's frequencies.",
+    "transformers/modeling_rope_utils.py: dynamic_rope_update (dynamic_frequency_update), "
+    "_compute_dynamic_ntk_parameters",
+    _after_grown_state, upstream="https://github.com/huggingface/transformers/issues/25306")
+FLOAT32_ANGLES = Deviation(
+    "float32-angles", "precision choice",
+    "The frequencies, positions and angles are float32 whatever x's dtype (torch.float, "
+    "position_ids.float()), so a float64 caller gets float32 angles.",
+    "transformers/models/llama/modeling_llama.py: LlamaRotaryEmbedding.forward and "
+    "compute_default_rope_parameters (and the other models' copies; GPT-J: create_sinusoidal_positions)",
+    lambda record: record.get("dtype") == "float64" and record.get("check") in ("agreement", "gradient"))
 
 
 def _module(name: str) -> Any:
@@ -123,19 +154,67 @@ def rope_parameters(spec: RopeSpec, path: ModelPath) -> tuple[dict[str, Any], in
     return params, max_positions
 
 
+def config_kwargs(spec: RopeSpec, path: ModelPath) -> dict[str, Any]:
+    """The keyword arguments of the tiny config: one head of head_dim channels, one layer."""
+    params, max_positions = rope_parameters(spec, path)
+    extra = {"head_dim": spec.head_dim, "num_key_value_heads": 1} if path.name == "llama" else {}
+    return dict(hidden_size=spec.head_dim, num_attention_heads=1, num_hidden_layers=1, intermediate_size=8,
+                vocab_size=16, max_position_embeddings=max_positions, rope_parameters=params, **extra)
+
+
+HALF_REPRODUCTION = """import torch
+import transformers
+from transformers.models.{module} import apply_rotary_pos_emb, {rotary_class}
+
+
+def make():
+    rotary = {rotary_class}(transformers.{config_class}(**{kwargs!r}))
+
+    def rope(x, positions):
+        cos, sin = rotary(x, positions)
+{body}
+
+    return rope
+"""
+HALF_BODY = "        return apply_rotary_pos_emb(x, x, cos, sin, unsqueeze_dim=2)[0]"
+PHI_BODY = """        r = cos.shape[-1]  # PhiAttention.forward: rotate the first rotary_ndims, concatenate the rest
+        x_rot, _ = apply_rotary_pos_emb(x[..., :r], x[..., :r], cos, sin, unsqueeze_dim=2)
+        return torch.cat((x_rot, x[..., r:]), dim=-1)"""
+GPTJ_REPRODUCTION = """import torch
+import transformers
+from transformers.models.gptj.modeling_gptj import GPTJRotaryEmbedding, apply_rotary_pos_emb
+
+
+def make():
+    tables = []  # one GPTJRotaryEmbedding, rebuilt when a call needs more rows
+
+    def rope(x, positions):
+        needed = int(positions.max()) + 1 if positions.numel() else 1
+        if not tables or tables[0].max_positions < needed:
+            rows = max(2048, -(-needed // 4096) * 4096)
+            tables[:] = [GPTJRotaryEmbedding(transformers.GPTJConfig(
+                n_embd={head_dim}, n_head=1, n_layer=1, rotary_dim={r}, n_positions=rows))]
+        sin, cos = tables[0](x, positions)
+        x_rot = apply_rotary_pos_emb(x[:, :, :, :{r}], sin, cos)
+        return torch.cat([x_rot, x[:, :, :, {r}:]], dim=-1)
+
+    return rope
+"""
+
+
 class HFHalfRope:
     """A "half"-convention HF model path (Llama, GPT-NeoX, Phi) as a plug-in object."""
 
     framework = "torch"
     device = "cpu"
+    deviations: tuple[Deviation, ...] = (DYNAMIC_IS_STATEFUL, FLOAT32_ANGLES)
 
-    def __init__(self, path: ModelPath, keep_state: bool = False) -> None:
+    def __init__(self, path: ModelPath) -> None:
         self.path = path
-        self.keep_state = keep_state
         self._modules: dict[RopeSpec, Any] = {}
 
     def __repr__(self) -> str:
-        return f"HFHalfRope({self.path.name}, keep_state={self.keep_state})"
+        return f"HFHalfRope({self.path.name})"
 
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         return (dtype_name in DTYPES and spec.convention == "half" and spec.multi_axis is None
@@ -144,23 +223,23 @@ class HFHalfRope:
 
     def config(self, spec: RopeSpec) -> Any:
         """The tiny config: one head of head_dim channels, the spec's rope_parameters."""
-        params, max_positions = rope_parameters(spec, self.path)
         config_class = getattr(importlib.import_module("transformers"), self.path.config_class)
-        extra = {"head_dim": spec.head_dim, "num_key_value_heads": 1} if self.path.name == "llama" else {}
-        return config_class(hidden_size=spec.head_dim, num_attention_heads=1, num_hidden_layers=1,
-                            intermediate_size=8, vocab_size=16, max_position_embeddings=max_positions,
-                            rope_parameters=params, **extra)
+        return config_class(**config_kwargs(spec, self.path))
 
     def rotary_embedding(self, spec: RopeSpec) -> Any:
-        """The model's rotary module for ``spec``: fresh per call for dynamic NTK unless keep_state."""
-        if spec.rope_type == "dynamic" and not self.keep_state:
-            return self._build(spec)
+        """The model's rotary module for ``spec``, built on first use and kept (dynamic NTK too)."""
         if spec not in self._modules:
-            self._modules[spec] = self._build(spec)
+            self._modules[spec] = getattr(_module(self.path.module), self.path.rotary_class)(self.config(spec))
         return self._modules[spec]
 
-    def _build(self, spec: RopeSpec) -> Any:
-        return getattr(_module(self.path.module), self.path.rotary_class)(self.config(spec))
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` builds this spec's config and rotary module once and
+        returns ``rope(x, positions)``, the same HF calls as :meth:`rope`; None if unsupported."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return HALF_REPRODUCTION.format(module=self.path.module, rotary_class=self.path.rotary_class,
+                                        config_class=self.path.config_class, kwargs=config_kwargs(spec, self.path),
+                                        body=PHI_BODY if self.path.partial == "attention" else HALF_BODY)
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,6 +264,7 @@ class HFGPTJRope:
     framework = "torch"
     device = "cpu"
     max_position = MAX_POSITION
+    deviations: tuple[Deviation, ...] = (FLOAT32_ANGLES,)
 
     def __init__(self) -> None:
         self._tables: dict[int, Any] = {}  # rotary_dim -> GPTJRotaryEmbedding
@@ -211,6 +291,13 @@ class HFGPTJRope:
             table = self._tables[r] = gptj.GPTJRotaryEmbedding(config)
         return table
 
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` returns ``rope(x, positions)``: GPT-J's table, grown as
+        :meth:`rotary_embedding` grows it, and the q_rot/q_pass slicing; None if unsupported."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return GPTJ_REPRODUCTION.format(head_dim=spec.head_dim, r=spec.rotary_dim)
+
     def _rotate(self, x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor, r: int) -> torch.Tensor:
         gptj = _module("gptj.modeling_gptj")  # GPTJAttention.forward with rotary_dim set
         x_rot = gptj.apply_rotary_pos_emb(x[:, :, :, :r], sin, cos)
@@ -230,7 +317,6 @@ class HFGPTJRope:
 
 
 LLAMA = HFHalfRope(LLAMA_PATH)
-LLAMA_KEEP_STATE = HFHalfRope(LLAMA_PATH, keep_state=True)
 GPT_NEOX = HFHalfRope(GPT_NEOX_PATH)
 PHI = HFHalfRope(PHI_PATH)
 GPTJ = HFGPTJRope()

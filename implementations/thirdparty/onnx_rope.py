@@ -20,7 +20,8 @@ Spec -> model:
     (``rope_suite.conformance.reference.cos_sin``), rounded to the model's element type. So what this
     adapter tests is the operator: the pairing, the rotation, the pass-through tail, the
     lookup by ``position_ids`` and the layout; the angle arithmetic is not ONNX's, and large
-    positions are as accurate as the cache's element type allows.
+    positions are as accurate as the cache's element type allows. ``supplied`` says so:
+    frequencies, scaling and attention factor come from :data:`SUPPLIER`.
   * 1D positions -> ``position_ids`` [batch, seq] (int64) into a table [rows, r/2]: the table
     is rows 0..max(position) when that is at most :data:`DENSE_TABLE_ROWS` rows, so the
     operator gathers by the real positions; past that (positions up to 2^30 would need a
@@ -33,7 +34,8 @@ Spec -> model:
     ``max_position_embeddings``) ever is.
   * Multi-axis positions (M-RoPE, 2D axial): one table row cannot serve pairs driven by
     different position streams, so these use the operator's other form: no
-    ``position_ids``, caches [batch, seq, r/2] per token.
+    ``position_ids``, caches [batch, seq, r/2] per token. The suite gathers each token's cos/sin
+    (which pair turns with which axis), so ``positions`` (the multi-axis part) is supplied too.
 
 Dtypes: the schema's type constraint T is float, float16 or bfloat16. ``ONNX_REFERENCE``
 supports exactly those (a float64 model is not valid ONNX, though the numpy evaluator would
@@ -56,6 +58,9 @@ OPSET = 23
 DENSE_TABLE_ROWS = 1 << 16
 """Largest position table [rows, r/2] indexed by the real positions; beyond, only the used rows."""
 NUMPY_DTYPES: dict[str, Any] = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+SUPPLIER = "the suite's float64 reference (cos/sin caches)"
+SUPPLIED: dict[str, str] = {"frequencies": SUPPLIER, "scaling": SUPPLIER, "attention_factor": SUPPLIER,
+                            "positions": "the suite's float64 reference (per-token cos/sin caches, multi-axis specs)"}
 
 
 def _onnx() -> Any:
@@ -100,11 +105,65 @@ def caches(positions: np.ndarray, spec: RopeSpec) -> dict[str, np.ndarray]:
     return {"cos_cache": np.pad(cos[0], pad), "sin_cache": np.pad(sin[0], pad), "position_ids": ids}
 
 
+REPRODUCTION = """import numpy as np
+import onnx
+from onnx import helper
+
+# Supplied by the suite's float64 reference: the inverse frequencies, the attention factor{axes_note}.
+THETA = np.array({theta!r}, dtype=np.float64)
+ATTENTION_FACTOR = {factor!r}
+{axes_line}
+
+def make():
+    elem = {{"float32": onnx.TensorProto.FLOAT, "float16": onnx.TensorProto.FLOAT16,
+            "bfloat16": onnx.TensorProto.BFLOAT16}}[{dtype_name!r}]
+    x_shape = ["batch", "heads", "seq", "head"]
+    cache_shape = {cache_shape!r}
+    inputs = [helper.make_tensor_value_info("X", elem, x_shape),
+              helper.make_tensor_value_info("cos_cache", elem, cache_shape),
+              helper.make_tensor_value_info("sin_cache", elem, cache_shape)]
+    if AXES is None:
+        inputs.append(helper.make_tensor_value_info("position_ids", onnx.TensorProto.INT64, ["batch", "seq"]))
+    node = helper.make_node("RotaryEmbedding", [i.name for i in inputs], ["Y"], **{attributes!r})
+    graph = helper.make_graph([node], "rotary_embedding", inputs, [helper.make_tensor_value_info("Y", elem, x_shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", {opset})])
+{session}
+    def rope(x, positions):
+        if AXES is not None:  # per-token caches [batch, seq, r/2]
+            phi = positions[..., AXES].astype(np.float64) * THETA
+            feeds = {{"cos_cache": ATTENTION_FACTOR * np.cos(phi), "sin_cache": ATTENTION_FACTOR * np.sin(phi)}}
+        else:  # a table [rows, r/2] indexed by position_ids
+            pos = positions.astype(np.int64)
+            top = int(pos.max()) if pos.size else 0
+            if top < {dense}:
+                rows, ids = np.arange(top + 1), pos
+            else:
+                rows, inverse = np.unique(pos, return_inverse=True)
+                ids = inverse.reshape(pos.shape).astype(np.int64)
+            phi = rows[None, :][..., None].astype(np.float64) * THETA
+            cos, sin = ATTENTION_FACTOR * np.cos(phi), ATTENTION_FACTOR * np.sin(phi)
+            pad = ((0, max(0, pos.shape[1] - len(rows))), (0, 0))  # onnxruntime wants rows >= seq
+            feeds = {{"cos_cache": np.pad(cos[0], pad), "sin_cache": np.pad(sin[0], pad), "position_ids": ids}}
+        feeds = {{k: v if k == "position_ids" else v.astype(x.dtype) for k, v in feeds.items()}}
+        feeds["X"] = np.ascontiguousarray(x.transpose(0, 2, 1, 3))
+        y = session.run(None, feeds)[0]
+        return np.ascontiguousarray(y.transpose(0, 2, 1, 3))
+
+    return rope
+"""
+SESSIONS = {"reference": """    from onnx.reference import ReferenceEvaluator
+    session = ReferenceEvaluator(model)
+""", "onnxruntime": """    import onnxruntime
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+"""}
+
+
 class OnnxRope:
     """The RotaryEmbedding-23 operator on one runtime (``"reference"`` or ``"onnxruntime"``)."""
 
     framework = "numpy"
     device = "cpu"
+    supplied: dict[str, str] = SUPPLIED
 
     def __init__(self, runtime: str) -> None:
         if runtime not in ("reference", "onnxruntime"):
@@ -119,6 +178,24 @@ class OnnxRope:
         if self.runtime == "onnxruntime":
             return dtype_name in ("float32", "float16")
         return dtype_name in NUMPY_DTYPES
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` builds this model and session once and returns
+        ``rope(x, positions)`` on numpy arrays, with the caches :func:`caches` makes from the
+        reference's frequencies, written in as numbers (they are supplied, not ONNX's). None when
+        unsupported or when the frequencies depend on the call's length (dynamic NTK, LongRoPE)."""
+        if not self.supports(spec, dtype_name) or spec.sequence_dependent:
+            return None
+        multi = spec.n_axes > 1
+        attributes = {"interleaved": int(spec.convention == "interleaved")}
+        if spec.rotary_dim < spec.head_dim:
+            attributes["rotary_embedding_dim"] = spec.rotary_dim
+        axes = reference.pair_axes(spec).tolist() if multi else None
+        return REPRODUCTION.format(
+            theta=reference.inverse_frequencies(spec).tolist(), factor=reference.attention_factor(spec),
+            axes_note=", which axis drives each pair" if multi else "", axes_line=f"AXES = {axes!r}\n",
+            dtype_name=dtype_name, cache_shape=["batch", "seq", "pairs"] if multi else ["rows", "pairs"],
+            attributes=attributes, opset=OPSET, session=SESSIONS[self.runtime], dense=DENSE_TABLE_ROWS)
 
     def session(self, with_position_ids: bool, interleaved: bool, rotary_dim: int | None, dtype_name: str) -> Any:
         """The evaluator or inference session for one model structure, built once."""

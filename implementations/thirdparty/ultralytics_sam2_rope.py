@@ -26,7 +26,12 @@ Spec -> call:
     ``compute_axial_cis(dim, max(x) + 1, 1)``, whose row x holds x's half, and
     ``compute_axial_cis(dim, 1, max(y) + 1)``, whose row y holds y's half; a token takes the
     first dim/4 columns of row x of the one and the last dim/4 of row y of the other. These
-    are exactly the numbers the full grid holds for cell (x, y): the adapter only selects.
+    are exactly the numbers the full grid holds for cell (x, y): the adapter only selects. The
+    strips are kept, one per spec and axis, and rebuilt only when a call needs a longer one, as
+    ``RoPEAttention`` keeps its ``freqs_cis`` and recomputes it only when the feature size
+    changes. Nothing is supplied: frequencies and the axis layout are the library's (only the
+    grid's raster order, token t at (t % end_x, t // end_x), is replaced by each token's own
+    (x, y)), so the plug-in has no ``supplied`` mapping.
   * ``apply_rotary_enc`` takes one table [seq, dim/2] broadcast over batch and heads (it
     asserts that shape), so it is called once per batch row, with x[b] as [1, heads, seq, dim].
     ``rope`` passes an empty key (seq 0): the library's own "no keys to rotate" path, which
@@ -48,11 +53,57 @@ from types import ModuleType
 
 import torch
 
+from rope_suite.conformance.deviations import Deviation
 from rope_suite.conformance.spec import Axial2D, RopeSpec
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = 1 << 20
 """Largest x or y position: each strip table holds max + 1 rows."""
+
+
+FLOAT32_ROTATION = Deviation(
+    "float32-rotation", "precision choice",
+    "x is rotated as complex64 (x.float() viewed as complex, times a complex64 table of float32 "
+    "angles), so a float64 caller gets float32 angles and a float32 rotation.",
+    "ultralytics/models/sam/modules/utils.py: compute_axial_cis, apply_rotary_enc",
+    lambda record: record.get("dtype") == "float64" and record.get("check") in ("agreement", "gradient"))
+
+
+REPRODUCTION = """import importlib.util
+from pathlib import Path
+
+import torch
+
+
+def make():
+    package = importlib.util.find_spec("ultralytics")  # utils.py alone: the package imports OpenCV
+    path = Path(package.submodule_search_locations[0]) / "models" / "sam" / "modules" / "utils.py"
+    spec = importlib.util.spec_from_file_location("ultralytics_sam_utils", path)
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    strips = {{}}  # axis -> compute_axial_cis strip, rebuilt only when a longer one is needed
+
+    def strip(axis, rows):
+        if axis not in strips or strips[axis].shape[0] < rows:
+            end_x, end_y = (rows, 1) if axis == 0 else (1, rows)
+            strips[axis] = utils.compute_axial_cis(dim={dim}, end_x=end_x, end_y=end_y, theta={theta!r})
+        return strips[axis]
+
+    def rope(x, positions):
+        xy = positions.long()
+        end_x = int(xy[..., 0].max()) + 1 if xy.numel() else 1
+        end_y = int(xy[..., 1].max()) + 1 if xy.numel() else 1
+        quarter = {dim} // 4
+        tables = torch.cat((strip(0, end_x).to(positions.device)[xy[..., 0], :quarter],
+                            strip(1, end_y).to(positions.device)[xy[..., 1], quarter:]), dim=-1)
+        rows = []
+        for b in range(x.shape[0]):
+            xq = x[b:b + 1].transpose(1, 2)
+            rows.append(utils.apply_rotary_enc(xq, xq[:, :, :0], tables[b])[0])
+        return torch.cat(rows).transpose(1, 2)
+
+    return rope
+"""
 
 
 @functools.cache
@@ -74,13 +125,34 @@ class UltralyticsSam2Rope:
     framework = "torch"
     device = "cpu"
     max_position = MAX_POSITION
+    deviations: tuple[Deviation, ...] = (FLOAT32_ROTATION,)
+
+    def __init__(self) -> None:
+        self._strips: dict[tuple[RopeSpec, int], torch.Tensor] = {}  # (spec, axis) -> complex64 [rows, dim/2]
 
     def __repr__(self) -> str:
         return "UltralyticsSam2Rope()"
 
+    def strip(self, spec: RopeSpec, axis: int, rows: int) -> torch.Tensor:
+        """``compute_axial_cis`` for an end_x x 1 (axis 0) or 1 x end_y (axis 1) grid of at least
+        ``rows`` cells, kept and rebuilt only when a longer one is needed."""
+        table = self._strips.get((spec, axis))
+        if table is None or table.shape[0] < rows:
+            end_x, end_y = (rows, 1) if axis == 0 else (1, rows)
+            table = sam_utils().compute_axial_cis(dim=spec.head_dim, end_x=end_x, end_y=end_y, theta=spec.base)
+            self._strips[(spec, axis)] = table
+        return table
+
     def supports(self, spec: RopeSpec, dtype_name: str) -> bool:
         return (dtype_name in DTYPES and isinstance(spec.multi_axis, Axial2D) and spec.convention == "interleaved"
                 and spec.rotary_dim == spec.head_dim and spec.scaling is None)
+
+    def reproduction(self, spec: RopeSpec, dtype_name: str) -> str | None:
+        """Python source whose ``make()`` loads the library's utils.py and returns
+        ``rope(x, positions)``: the kept strips and ``apply_rotary_enc`` of :meth:`rope`."""
+        if not self.supports(spec, dtype_name):
+            return None
+        return REPRODUCTION.format(dim=spec.head_dim, theta=spec.base)
 
     def token_tables(self, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """The library's complex table row of each token, [batch, seq, head_dim/2] complex64:
@@ -91,9 +163,8 @@ class UltralyticsSam2Rope:
                              f"for x, y <= {MAX_POSITION}")
         end_x = int(xy[..., 0].max()) + 1 if xy.numel() else 1
         end_y = int(xy[..., 1].max()) + 1 if xy.numel() else 1
-        axial = sam_utils().compute_axial_cis
-        strip_x = axial(dim=spec.head_dim, end_x=end_x, end_y=1, theta=spec.base).to(positions.device)
-        strip_y = axial(dim=spec.head_dim, end_x=1, end_y=end_y, theta=spec.base).to(positions.device)
+        strip_x = self.strip(spec, 0, end_x).to(positions.device)
+        strip_y = self.strip(spec, 1, end_y).to(positions.device)
         quarter = spec.head_dim // 4  # complex pairs per axis
         return torch.cat((strip_x[xy[..., 0], :quarter], strip_y[xy[..., 1], quarter:]), dim=-1)
 
