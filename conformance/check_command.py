@@ -117,7 +117,7 @@ class TargetRun:
 
     def report(self) -> dict[str, Any]:
         keys = ("check", "id", "spec", "dtype", "shape", "pattern", "status", "max_abs_err", "max_rel_err", "bound",
-                "angles", "reason", "value", "mismatch", "property", "problem", "deviation", "case")
+                "angles", "reason", "value", "mismatch", "property", "problem", "deviation", "case", "reproduction")
         out = {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
                "properties": self.properties, "precision": precision_classes(self.records),
                "supplied": next((r["supplied"] for r in self.records if r.get("supplied")), {}),

@@ -91,12 +91,19 @@ def conformance_of_installed() -> int:
     each in its own process; the report goes to results/check-all.json, the matrix to the screen.
     Third-party deviations are findings, not a failure of this step."""
     from rope_suite.reports.conformance_table import load_reports, markdown_table
+    from rope_suite.reports.findings import findings, markdown, write_scripts
 
     from .check_command import EXIT_USAGE, check, expand
     RESULTS_DIR.mkdir(exist_ok=True)
     report = CHECK_REPORT
     code = check(expand([], True), profile="quick", json_path=str(report), pytest_args=[], shown_cases=0)
-    print(markdown_table(load_reports([report])))
+    reports = load_reports([report])
+    print(markdown_table(reports))
+    found = findings(reports)
+    scripts = write_scripts(found, RESULTS_DIR / "findings")
+    print(f"\nFindings ({len(found)}, reproductions in {RESULTS_DIR / 'findings'}):")
+    print(markdown(found, scripts, relative_to=Path.cwd()))
+    print(f"\nEvery case, with its reason: {report} (rope-suite check --verbose prints them on the terminal)")
     return EXIT_USAGE if code == EXIT_USAGE else 0
 
 
@@ -179,6 +186,25 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
     return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
                  case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
                  verbose=args.verbose, strict=args.strict)
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    """Every distinct third-party deviation in check reports, each with a standalone reproduction."""
+    from rope_suite.reports.conformance_table import load_reports
+    from rope_suite.reports.findings import findings, markdown, update_readme, write_scripts
+    paths = args.reports or [str(CHECK_REPORT)]
+    found = findings(load_reports(paths))
+    scripts = write_scripts(found, Path(args.scripts))
+    readme = Path(args.readme) if args.readme else None
+    text = markdown(found, scripts, relative_to=readme.resolve().parent if readme else Path.cwd())
+    if readme:
+        update_readme(readme, text)
+        print(f"rope-suite: {len(found)} findings written into {readme}; reproductions in {args.scripts}")
+    else:
+        print(text)
+        print(f"rope-suite: {len(found)} findings from {', '.join(paths)}; reproductions in {args.scripts} "
+              f"(run one: python {args.scripts}/NAME.py)")
+    return 0
 
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
@@ -322,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("reports", nargs="+", metavar="REPORT")
     p.add_argument("--readme", metavar="FILE", help="write the table into FILE between its table markers")
     p.set_defaults(func=cmd_table)
+    p = sub.add_parser("findings", help="every distinct third-party deviation in check reports, with a standalone "
+                                        "reproduction script each")
+    p.add_argument("reports", nargs="*", metavar="REPORT", help=f"rope-suite check --json reports (default: "
+                                                                f"{CHECK_REPORT})")
+    p.add_argument("--scripts", default=str(RESULTS_DIR / "findings"), metavar="DIR",
+                   help="where the reproduction scripts go (one per finding)")
+    p.add_argument("--readme", metavar="FILE", help="write the list into FILE between its findings markers")
+    p.set_defaults(func=cmd_findings)
     p = sub.add_parser("mutants", help="run the mutation catalogue and print the mutation score")
     p.add_argument("--profile", choices=("quick", "full"), default="quick")
     p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")

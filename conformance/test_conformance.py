@@ -18,6 +18,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
 from rope_suite.conformance import reference
+from rope_suite.conformance.cases import SPECS
 from rope_suite.conformance.checks import CHECKS, CheckFailed, PropertyObserved, against_reference
 from rope_suite.conformance.plan import Planned
 from rope_suite.conformance.budget import format_bytes
@@ -64,6 +65,12 @@ def diagnosed(subject: Subject, record: dict[str, Any], status: str, reason: str
     """Attach the first of the adapter's declared deviations (conformance.deviations) that
     explains this failed or observed case: the findings and the table name it."""
     seen = {**record, "status": status, "reason": reason}
+    reproduction = getattr(subject.obj, "reproduction", None)
+    if callable(reproduction) and record.get("case"):  # the library called directly, for `rope-suite findings`
+        try:
+            record["reproduction"] = reproduction(SPECS[record["case"]["spec_name"]], record["dtype"])
+        except Exception as err:  # a broken reproduction must not hide the finding itself
+            record["reproduction_error"] = f"{type(err).__name__}: {err}"
     for deviation in getattr(subject.obj, "deviations", None) or ():
         if deviation.matches(seen):
             record["deviation"] = {"name": deviation.name, "kind": deviation.kind, "summary": deviation.summary,
