@@ -3,7 +3,9 @@
 A target is the name of a registered implementation (``rope-suite list``), ``pkg.module``,
 ``pkg.module:object``, ``path/to/file.py`` or ``path/to/file.py:object``. Without an object,
 the module itself is the plug-in (module-level ``framework`` and ``rope``), unless it defines
-``IMPLEMENTATION``.
+``IMPLEMENTATION``. With a signature (``--signature NAME``), the object is a bare function
+with that calling convention, wrapped into a plug-in
+(:mod:`rope_suite.implementations.thirdparty.signatures`).
 """
 
 from __future__ import annotations
@@ -17,20 +19,28 @@ from pathlib import Path
 from typing import Any
 
 from rope_suite.implementations.registry import GROUPS, REGISTRY, Implementation
+from rope_suite.implementations.thirdparty.signatures import SIGNATURES, wrap
 
 from .subject import LoadError, Subject
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to load: a registry record, or a free-form ``module[:object]`` / ``file.py[:object]``."""
+    """What to load: a registry record, or a free-form ``module[:object]`` / ``file.py[:object]``,
+    a bare function when ``signature`` names its calling convention."""
 
     name: str
     record: Implementation | None = None
+    signature: str | None = None
 
     @property
     def missing(self) -> str | None:
         return self.record.missing() if self.record else None
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why it cannot run here (a skip reason), or None."""
+        return self.record.unavailable() if self.record else None
 
     def load(self) -> Subject:
         """Import the target and wrap it; LoadError names what went wrong."""
@@ -42,7 +52,18 @@ class Target:
             except Exception as err:
                 raise LoadError(f"{self.name}: import of {self.record.target} failed: "
                                 f"{type(err).__name__}: {err}") from err
-        return Subject(self.name, load_object(self.name))
+        obj = load_object(self.name)
+        if self.signature is not None:
+            return Subject(self.name, wrap(obj, self.signature))
+        if not hasattr(obj, "rope") and callable(obj) and not isinstance(obj, type):
+            raise LoadError(f"{self.name}: a bare function, not a plug-in: name its calling convention with "
+                            f"--signature NAME ({signature_choices()})")
+        return Subject(self.name, obj)
+
+
+def signature_choices() -> str:
+    """The --signature names with their calling conventions, for messages."""
+    return "; ".join(f"{s.name}: {s.call.split(';')[0]}" for s in SIGNATURES.values())
 
 
 def load_object(spec: str) -> Any:
@@ -127,10 +148,14 @@ def library_versions(target: str, framework: str | None) -> dict[str, str]:
     return out
 
 
-def resolve(names: list[str] | None) -> list[Target]:
+def resolve(names: list[str] | None, signature: str | None = None) -> list[Target]:
     """Targets for ``names`` (group names ``first-party``, ``third-party`` and ``all`` expand;
-    ``all`` includes installed plug-ins); the first-party implementations when none are given."""
+    ``all`` includes installed plug-ins); the first-party implementations when none are given.
+    ``signature`` applies to the free-form targets (registered ones are plug-ins already); an
+    unknown one is a ValueError listing the allowed names."""
+    if signature is not None and signature not in SIGNATURES:
+        raise ValueError(f"--signature {signature!r} is invalid: allowed {', '.join(SIGNATURES)}")
     records = known()
     groups = {**GROUPS, "all": tuple(records)}
     expanded = [member for n in (names or ["first-party"]) for member in groups.get(n, (n,))]
-    return [Target(n, records.get(n)) for n in dict.fromkeys(expanded)]
+    return [Target(n, records.get(n), None if n in records else signature) for n in dict.fromkeys(expanded)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 
@@ -27,6 +28,8 @@ class Implementation:
     target: ``"package.module:attribute"`` of the object honouring the plug-in contract.
     framework: the framework it is written in (what the suite converts inputs to).
     requires: modules that must be importable, else every case is skipped with the reason.
+    available: optional, the reason it cannot run here or None (e.g. the seed snippets, which
+    live outside the project); every case is skipped with that reason.
     first_party: written by this project (expected to pass everything it claims).
     summary: one line for ``rope-suite list`` and the reports.
     """
@@ -38,6 +41,7 @@ class Implementation:
     first_party: bool = True
     summary: str = ""
     tags: tuple[str, ...] = field(default=())
+    available: Callable[[], str | None] | None = None
 
     def missing(self) -> str | None:
         """The first required module that is not installed, or None."""
@@ -45,6 +49,14 @@ class Implementation:
             if importlib.util.find_spec(module) is None:
                 return module
         return None
+
+    def unavailable(self) -> str | None:
+        """Why it cannot run here (a skip reason), or None: a required module that is not
+        installed, else what its ``available`` check says (code outside the project not found)."""
+        missing = self.missing()
+        if missing:
+            return f"{missing} is not installed"
+        return self.available() if self.available is not None else None
 
     def load(self) -> Any:
         """Import and return the plug-in object."""
@@ -74,6 +86,13 @@ FIRST_PARTY: tuple[Implementation, ...] = (
 )
 
 _TORCH_HF = ("torch", "transformers")
+_SEEDS = "rope_suite.implementations.thirdparty.seed_snippets"
+
+
+def _seed_snippets_unavailable() -> str | None:
+    return importlib.import_module(_SEEDS).unavailable()
+
+
 THIRD_PARTY: tuple[Implementation, ...] = (
     Implementation("hf-llama", "rope_suite.implementations.thirdparty.hf_transformers:LLAMA", "torch", _TORCH_HF, first_party=False,
                    summary="HF transformers Llama: LlamaRotaryEmbedding + apply_rotary_pos_emb, every HF rope_type"),
@@ -106,6 +125,12 @@ THIRD_PARTY: tuple[Implementation, ...] = (
     Implementation("ultralytics-sam2", "rope_suite.implementations.thirdparty.ultralytics_sam2_rope:SAM2", "torch",
                    ("torch", "ultralytics"), first_party=False,
                    summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)"),
+    Implementation("seed-000-apply-rotary-emb", f"{_SEEDS}:SEED_000", "torch", ("torch",), first_party=False,
+                   summary="seed snippet apply_rotary_emb(x, cos, sin) under --signature x-cos-sin "
+                           "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
+    Implementation("seed-001-apply-rotary-pos-emb", f"{_SEEDS}:SEED_001", "torch", ("torch",), first_party=False,
+                   summary="seed snippet apply_rotary_pos_emb(x, seq_len, dim) under --signature x-seq-dim "
+                           "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
 )
 
 REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}
