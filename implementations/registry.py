@@ -125,6 +125,12 @@ THIRD_PARTY: tuple[Implementation, ...] = (
     Implementation("ultralytics-sam2", "rope_suite.implementations.thirdparty.ultralytics_sam2_rope:SAM2", "torch",
                    ("torch", "ultralytics"), first_party=False,
                    summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)"),
+)
+
+# The code snippets of the documents this project was written from, under their signatures
+# (implementations/thirdparty/seed_snippets.py). Third-party code, but kept out of the
+# third-party group: they are findings about the documents, not adapters of a library.
+SEED_SNIPPETS: tuple[Implementation, ...] = (
     Implementation("seed-000-apply-rotary-emb", f"{_SEEDS}:SEED_000", "torch", ("torch",), first_party=False,
                    summary="seed snippet apply_rotary_emb(x, cos, sin) under --signature x-cos-sin "
                            "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
@@ -133,12 +139,13 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                            "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
 )
 
-REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}
+REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY + SEED_SNIPPETS}
 
 # Names that select several implementations at once.
 GROUPS: dict[str, tuple[str, ...]] = {
     "first-party": tuple(impl.name for impl in FIRST_PARTY),
     "third-party": tuple(impl.name for impl in THIRD_PARTY),
+    "seed-snippets": tuple(impl.name for impl in SEED_SNIPPETS),
     "all": tuple(REGISTRY),
 }
 
