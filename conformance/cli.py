@@ -181,9 +181,9 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if args.signature:
         from .targets import resolve
         resolve(targets, args.signature)  # an unknown name is a usage error (exit 2) listing the allowed ones
-    return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args, signature=args.signature,
+    return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
                  case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
-                 verbose=args.verbose)
+                 verbose=args.verbose, signature=args.signature)
 
 
 def cmd_mutants(args: argparse.Namespace, pytest_args: list[str]) -> int:
