@@ -31,8 +31,8 @@ def _gib(n: int) -> str:
 def test_rope(benchmark, bench, bench_target: str, bench_case: str) -> None:
     target, case = bench.targets[bench_target], bench.cases[bench_case]
     benchmark.group = case.id
-    if target.missing:
-        reason = f"{target.missing} is not installed"
+    if target.unavailable:
+        reason = target.unavailable
         bench.append(empty_row(bench.base_row(target, case, None), "skipped", reason))
         pytest.skip(reason)
     try:

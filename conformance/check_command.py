@@ -243,18 +243,21 @@ def results_stream(json_path: str, resume: bool) -> Path:
 
 # --- reporting ------------------------------------------------------------------------------------
 
-def snippet(run: TargetRun, record: dict[str, Any]) -> str:
-    """A short Python program that rebuilds the failing case's inputs from its seed and reruns it."""
+def snippet(run: TargetRun, record: dict[str, Any], signature: str | None = None) -> str:
+    """A short Python program that rebuilds the failing case's inputs from its seed and reruns it
+    (``signature``: the target is a bare function with that calling convention)."""
     case = record.get("case")
     if not case:
-        return f"# rerun: pytest --pyargs rope_suite.conformance --impl {run.target} -k '{run.target}/{record.get('id')}'"
+        under = f" --rope-signature {signature}" if signature else ""
+        return (f"# rerun: pytest --pyargs rope_suite.conformance --impl {run.target}{under} "
+                f"-k '{run.target}/{record.get('id')}'")
     args = ", ".join(f"{k}={v!r}" for k, v in case.items())
     lines = [
         "from rope_suite.conformance import accuracy, reference",
         "from rope_suite.conformance.cases import Case",
         "from rope_suite.conformance.checks import CHECKS",
         "from rope_suite.conformance.targets import resolve",
-        f"subject = resolve([{run.target!r}])[0].load()",
+        f"subject = resolve([{run.target!r}]{f', signature={signature!r}' if signature else ''})[0].load()",
         f"case = Case({args})",
         "x, positions = case.inputs()  # fixed seed from the case id",
     ]
@@ -274,7 +277,8 @@ SHOWN_STDERR = 2  # crashed cases whose stderr tail is printed (the rest: the he
 SHOWN_CASES = 3  # failing cases printed with their reproduction per target (--verbose: all)
 
 
-def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: int = SHOWN_CASES) -> None:
+def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: int = SHOWN_CASES,
+              signature: str | None = None) -> None:
     """One target's outcome: counts per check, precision class per dtype, observed properties,
     the distinct problems, and up to ``shown_cases`` failing cases with their reproduction (all of
     them with ``verbose``; every case is in the --json report)."""
@@ -325,7 +329,7 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
         console.rule(f"{run.target}/{r.get('id')}", style="red")
         console.print(r.get("reason") or "(no message)", markup=False, highlight=False)
         console.print("  reproduce:", markup=False)
-        console.print(snippet(run, r), markup=False, highlight=False)
+        console.print(snippet(run, r, signature), markup=False, highlight=False)
     for r in run.records:
         if r["status"] == "xpassed":
             console.print(f"  note: {r.get('id')} is listed as a known deviation but passed", markup=False)
@@ -340,12 +344,14 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
 
 def check(targets: list[str], *, profile: str, json_path: str | None, pytest_args: list[str],
           case_timeout: float | None = DEFAULT_CASE_TIMEOUT, max_timeouts: int | None = DEFAULT_MAX_TIMEOUTS,
-          resume: bool = False, verbose: bool = False, strict: bool = False, shown_cases: int = SHOWN_CASES) -> int:
+          resume: bool = False, verbose: bool = False, strict: bool = False, shown_cases: int = SHOWN_CASES,
+          signature: str | None = None) -> int:
     """Run every target; print; write ``json_path`` (and its ``.jsonl`` as cases finish);
     return the exit code. ``resume``: keep the ``.jsonl`` of an earlier run and skip its cases.
     ``max_timeouts``: stop a target after that many cases in a row time out (None or 0: never).
     ``strict``: float64 judged against float64 angles. ``shown_cases``: failing cases printed
-    with their reproduction per target (``verbose``: all)."""
+    with their reproduction per target (``verbose``: all). ``signature``: the free-form targets
+    are bare functions with that calling convention."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -358,7 +364,8 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
                       f"{hard_timeout(case_timeout):g} s instead", markup=False)
     total = len(plan(profile)) + RANDOM_EXAMPLES
     stream = results_stream(json_path, resume) if json_path else None
-    args = [*pytest_args, *(["-v"] if verbose else []), *(["--rope-strict"] if strict else [])]
+    args = [*pytest_args, *(["-v"] if verbose else []), *(["--rope-strict"] if strict else []),
+            *(["--rope-signature", signature] if signature else [])]
     runs: list[TargetRun] = []
     with tempfile.TemporaryDirectory(prefix="rope-suite-done-") as tmp:
         done = None
@@ -376,7 +383,7 @@ def check(targets: list[str], *, profile: str, json_path: str | None, pytest_arg
         console.print(f"rope-suite: resumed: {sum(finished.values())} cases from {stream} were not run again",
                       markup=False)
     for run in runs:
-        print_run(run, console, verbose, shown_cases)
+        print_run(run, console, verbose, shown_cases, signature)
     code = EXIT_CONFORMANT
     for run in runs:
         if run.load_error:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rope_suite.implementations.thirdparty.signatures import SIGNATURES
+
 from . import reference
 from .hangs import DEFAULT_MAX_TIMEOUTS
 from .presets import PRESETS, preset
@@ -132,8 +134,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, records))
     for name, rec in records.items():
         kind = "first-party" if rec.first_party else "third-party"
-        missing = rec.missing()
-        state = f"missing {missing}" if missing else "installed"
+        missing = rec.unavailable()
+        state = f"missing {rec.missing()}" if rec.missing() else ("unavailable" if missing else "installed")
         print(f"{name:<{width}}  {rec.framework or '?':<10} {kind:<11} {state:<22} {rec.summary}")
         if args.supports and not missing:
             print(f"{'':<{width}}  supports: {supported_summary(rec, SPECS, FLOAT_DTYPES)}")
@@ -183,9 +185,12 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
         raise ValueError(f"--case-timeout {args.case_timeout:g} is invalid: give seconds > 0, or 0 for none")
     if args.max_timeouts < 0:
         raise ValueError(f"--max-timeouts {args.max_timeouts} is invalid: give a count > 0, or 0 for no limit")
+    if args.signature:
+        from .targets import resolve
+        resolve(targets, args.signature)  # an unknown name is a usage error (exit 2) listing the allowed ones
     return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
                  case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
-                 verbose=args.verbose, strict=args.strict)
+                 verbose=args.verbose, strict=args.strict, signature=args.signature)
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
@@ -324,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "2 usage error or unloadable target.")
     p.add_argument("targets", nargs="*", metavar="TARGET")
     p.add_argument("--all", action="store_true", help="every registered and installed plug-in implementation")
+    p.add_argument("--signature", metavar="NAME",
+                   help="the free-form targets are bare functions with this calling convention, wrapped into "
+                        "plug-ins: " + "; ".join(f"{s.name}: {s.call}" for s in SIGNATURES.values()))
     p.add_argument("--profile", choices=("quick", "full"), default="quick")
     p.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
     p.add_argument("--xfails-file", metavar="FILE", help="known deviations: case-id prefixes, one per line")

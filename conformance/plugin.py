@@ -4,7 +4,8 @@ Registered through the ``pytest11`` entry point, so it is active wherever rope-s
 installed; it only parametrizes tests that ask for its ``rope_target`` fixture.
 
 Options: ``--impl TARGET`` (repeatable; or the environment variable ROPE_SUITE_IMPL, comma
-separated; default: every registered implementation), ``--profile quick|full`` and
+separated; default: every registered implementation), ``--rope-signature NAME`` (free-form
+targets are bare functions with that calling convention), ``--profile quick|full`` and
 ``--rope-json FILE`` (one record per case, for the reports). The terminal summary ends with
 pass/fail/skip counts per implementation, the skip reasons, and the precision horizons.
 
@@ -53,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="implementation to check: registered name, module[:object] or file.py[:object] "
                          "or a group: first-party, third-party, all (repeatable; default: env ROPE_SUITE_IMPL, "
                          "else first-party)")
+    group.addoption("--rope-signature", default=None, metavar="NAME",
+                    help="the calling convention of the free-form targets when they are bare functions "
+                         "(x-cos-sin, qk-cos-sin, x-freqs-cis, x-seq-dim, ...; rope-suite check --signature)")
     group.addoption("--profile", choices=PROFILES, default=None,
                     help="case profile (default: env ROPE_SUITE_PROFILE, else full)")
     group.addoption("--rope-strict", action="store_true", default=False,
@@ -107,6 +111,9 @@ class RopeSession:
     def subject(self, target: Target, record: dict[str, Any]) -> Subject:
         """The loaded implementation under test: a skip if a module it needs is absent, a failure
         naming the problem if it cannot be loaded."""
+        unavailable = target.unavailable
+        if unavailable:
+            pytest.skip(f"{target.name}: {unavailable}")
         missing = target.missing
         if missing:
             install = target.record.install if target.record else f"pip install {missing}"

@@ -14,9 +14,13 @@ from .targets import Target, resolve
 
 
 def selected_targets(config: pytest.Config) -> list[Target]:
-    """--impl, else the environment variable ROPE_SUITE_IMPL (comma separated), else first-party."""
+    """--impl, else the environment variable ROPE_SUITE_IMPL (comma separated), else first-party;
+    free-form ones under --rope-signature when given."""
     names = config.getoption("impl") or [n for n in os.environ.get("ROPE_SUITE_IMPL", "").replace(",", " ").split() if n]
-    return resolve(names)
+    try:
+        return resolve(names, config.getoption("rope_signature"))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
 
 
 def selected_profile(config: pytest.Config) -> str:

@@ -3,7 +3,9 @@
 A target is the name of a registered implementation (``rope-suite list``), ``pkg.module``,
 ``pkg.module:object``, ``path/to/file.py`` or ``path/to/file.py:object``. Without an object,
 the module itself is the plug-in (module-level ``framework`` and ``rope``), unless it defines
-``IMPLEMENTATION``.
+``IMPLEMENTATION``. With a signature (``--signature NAME``), the object is a bare function
+with that calling convention, wrapped into a plug-in
+(:mod:`rope_suite.implementations.thirdparty.signatures`).
 """
 
 from __future__ import annotations
@@ -18,29 +20,43 @@ from types import ModuleType
 from typing import Any
 
 from rope_suite.implementations.registry import GROUPS, REGISTRY, Implementation
+from rope_suite.implementations.thirdparty.signatures import SIGNATURES, wrap
 
 from .subject import LoadError, Subject
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to load: a registry record, or a free-form ``module[:object]`` / ``file.py[:object]``."""
+    """What to load: a registry record, or a free-form ``module[:object]`` / ``file.py[:object]``,
+    a bare function when ``signature`` names its calling convention."""
 
     name: str
     record: Implementation | None = None
+    signature: str | None = None
 
     @property
     def missing(self) -> str | None:
         return self.record.missing() if self.record else None
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why it cannot run here (a skip reason), or None."""
+        return self.record.unavailable() if self.record else None
 
     def load(self, strict: bool = False) -> Subject:
         """Import the target and wrap it; LoadError names what went wrong."""
         return Subject(self.name, self.load_object(), strict, self.load_fresh)
 
     def load_object(self) -> Any:
-        """The plug-in object, imported."""
+        """The plug-in object, imported (a bare function wrapped under its --signature)."""
         if self.record is None:
-            return load_object(self.name)
+            obj = load_object(self.name)
+            if self.signature is not None:
+                return wrap(obj, self.signature)
+            if not hasattr(obj, "rope") and callable(obj) and not isinstance(obj, type):
+                raise LoadError(f"{self.name}: a bare function, not a plug-in: name its calling convention with "
+                                f"--signature NAME ({signature_choices()})")
+            return obj
         try:
             return self.record.load()
         except Exception as err:
@@ -66,7 +82,8 @@ class Target:
             spec.loader.exec_module(fresh)
         finally:
             del sys.modules[name]
-        return getattr(fresh, attribute) if attribute else getattr(fresh, "IMPLEMENTATION", fresh)
+        obj = getattr(fresh, attribute) if attribute else getattr(fresh, "IMPLEMENTATION", fresh)
+        return wrap(obj, self.signature) if self.signature is not None and self.record is None else obj
 
 
 _FRESH = [0]  # modules loaded afresh so far (their names must differ)
@@ -79,6 +96,11 @@ def _is_file(where: str) -> bool:
 def _module_name(where: str) -> str:
     """The sys.modules name a target's module is imported under (a file gets a name of its own)."""
     return f"rope_suite_plugin_{abs(hash(str(Path(where).resolve())))}" if _is_file(where) else where
+
+
+def signature_choices() -> str:
+    """The --signature names with their calling conventions, for messages."""
+    return "; ".join(f"{s.name}: {s.call.split(';')[0]}" for s in SIGNATURES.values())
 
 
 def load_object(spec: str) -> Any:
@@ -166,10 +188,14 @@ def library_versions(target: str, framework: str | None) -> dict[str, str]:
     return out
 
 
-def resolve(names: list[str] | None) -> list[Target]:
+def resolve(names: list[str] | None, signature: str | None = None) -> list[Target]:
     """Targets for ``names`` (group names ``first-party``, ``third-party`` and ``all`` expand;
-    ``all`` includes installed plug-ins); the first-party implementations when none are given."""
+    ``all`` includes installed plug-ins); the first-party implementations when none are given.
+    ``signature`` applies to the free-form targets (registered ones are plug-ins already); an
+    unknown one is a ValueError listing the allowed names."""
+    if signature is not None and signature not in SIGNATURES:
+        raise ValueError(f"--signature {signature!r} is invalid: allowed {', '.join(SIGNATURES)}")
     records = known()
     groups = {**GROUPS, "all": tuple(records)}
     expanded = [member for n in (names or ["first-party"]) for member in groups.get(n, (n,))]
-    return [Target(n, records.get(n)) for n in dict.fromkeys(expanded)]
+    return [Target(n, records.get(n), None if n in records else signature) for n in dict.fromkeys(expanded)]

@@ -48,8 +48,10 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
         outcome = None
     except CheckFailed as failure:
         record["mismatch"] = failure.mismatch.fields()
+        signature = pytestconfig.getoption("rope_signature")
+        under = f" --rope-signature {signature}" if signature else ""
         outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance "
-                                             f"--impl {subject.name} -k '{subject.name}/{planned.id}'")
+                                             f"--impl {subject.name}{under} -k '{subject.name}/{planned.id}'")
     except Exception as err:  # the implementation broke the contract, raised, or ran out of memory
         outcome, problem = None, diagnose(err, subject, check.name, record, pytestconfig)
     if outcome is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 
@@ -27,6 +28,8 @@ class Implementation:
     target: ``"package.module:attribute"`` of the object honouring the plug-in contract.
     framework: the framework it is written in (what the suite converts inputs to).
     requires: modules that must be importable, else every case is skipped with the reason.
+    available: optional, the reason it cannot run here or None (e.g. the seed snippets, which
+    live outside the project); every case is skipped with that reason.
     first_party: written by this project (expected to pass everything it claims).
     summary: one line for ``rope-suite list`` and the reports.
     install: the command that installs what ``requires`` names (said when a module is missing).
@@ -40,6 +43,7 @@ class Implementation:
     summary: str = ""
     tags: tuple[str, ...] = field(default=())
     install: str = 'pip install "rope-suite[all]"'
+    available: Callable[[], str | None] | None = None
 
     def missing(self) -> str | None:
         """The first required module that is not installed, or None."""
@@ -47,6 +51,14 @@ class Implementation:
             if importlib.util.find_spec(module) is None:
                 return module
         return None
+
+    def unavailable(self) -> str | None:
+        """Why it cannot run here (a skip reason), or None: a required module that is not
+        installed, else what its ``available`` check says (code outside the project not found)."""
+        missing = self.missing()
+        if missing:
+            return f"{missing} is not installed"
+        return self.available() if self.available is not None else None
 
     def load(self) -> Any:
         """Import and return the plug-in object."""
@@ -76,6 +88,13 @@ FIRST_PARTY: tuple[Implementation, ...] = (
 )
 
 _TORCH_HF = ("torch", "transformers")
+_SEEDS = "rope_suite.implementations.thirdparty.seed_snippets"
+
+
+def _seed_snippets_unavailable() -> str | None:
+    return importlib.import_module(_SEEDS).unavailable()
+
+
 THIRD_PARTY: tuple[Implementation, ...] = (
     Implementation("hf-llama", "rope_suite.implementations.thirdparty.hf_transformers:LLAMA", "torch", _TORCH_HF, first_party=False,
                    summary="HF transformers Llama: LlamaRotaryEmbedding + apply_rotary_pos_emb, every HF rope_type"),
@@ -115,12 +134,25 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    install='pip install --no-deps "ultralytics==8.4.190"'),
 )
 
-REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY}
+# The code snippets of the documents this project was written from, under their signatures
+# (implementations/thirdparty/seed_snippets.py). Third-party code, but kept out of the
+# third-party group: they are findings about the documents, not adapters of a library.
+SEED_SNIPPETS: tuple[Implementation, ...] = (
+    Implementation("seed-000-apply-rotary-emb", f"{_SEEDS}:SEED_000", "torch", ("torch",), first_party=False,
+                   summary="seed snippet apply_rotary_emb(x, cos, sin) under --signature x-cos-sin "
+                           "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
+    Implementation("seed-001-apply-rotary-pos-emb", f"{_SEEDS}:SEED_001", "torch", ("torch",), first_party=False,
+                   summary="seed snippet apply_rotary_pos_emb(x, seq_len, dim) under --signature x-seq-dim "
+                           "(../shared/seed-snippets)", available=_seed_snippets_unavailable),
+)
+
+REGISTRY: dict[str, Implementation] = {impl.name: impl for impl in FIRST_PARTY + THIRD_PARTY + SEED_SNIPPETS}
 
 # Names that select several implementations at once.
 GROUPS: dict[str, tuple[str, ...]] = {
     "first-party": tuple(impl.name for impl in FIRST_PARTY),
     "third-party": tuple(impl.name for impl in THIRD_PARTY),
+    "seed-snippets": tuple(impl.name for impl in SEED_SNIPPETS),
     "all": tuple(REGISTRY),
 }
 
