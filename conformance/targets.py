@@ -16,7 +16,6 @@ import sys
 from importlib import metadata
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from rope_suite.implementations.registry import GROUPS, REGISTRY, Implementation
