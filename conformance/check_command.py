@@ -111,8 +111,11 @@ class TargetRun:
     @property
     def verdict(self) -> str:
         s = self.summary
-        if self.not_installed and s["passed"] == 0 and s["failed"] == 0:
-            return "not installed"
+        if s["passed"] == 0 and s["failed"] == 0:
+            if self.not_installed:
+                return "not installed"
+            if any(r.get("unavailable") for r in self.records):  # e.g. the seed snippets' folder is absent
+                return "unavailable"
         return "conformant" if s["passed"] > 0 and s["failed"] == 0 and not self.stopped else "non-conformant"
 
     def report(self) -> dict[str, Any]:
@@ -284,6 +287,10 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
     them with ``verbose``; every case is in the --json report)."""
     if run.load_error:  # every case failed the same way: one line says it all
         console.print(f"[bold]{run.target}[/bold]: [red]cannot load[/red]: {run.load_error}")
+        return
+    if run.verdict == "unavailable":
+        reason = next(r["unavailable"] for r in run.records if r.get("unavailable"))
+        console.print(f"[bold]{run.target}[/bold]: [yellow]unavailable[/yellow]: {reason}", markup=False)
         return
     if run.verdict == "not installed":
         missing = run.not_installed

@@ -111,14 +111,15 @@ class RopeSession:
     def subject(self, target: Target, record: dict[str, Any]) -> Subject:
         """The loaded implementation under test: a skip if a module it needs is absent, a failure
         naming the problem if it cannot be loaded."""
-        unavailable = target.unavailable
-        if unavailable:
-            pytest.skip(f"{target.name}: {unavailable}")
         missing = target.missing
         if missing:
             install = target.record.install if target.record else f"pip install {missing}"
             record["not_installed"] = {"module": missing, "install": install}
             pytest.skip(f"{target.name}: not installed: module {missing} is missing (install: {install})")
+        unavailable = target.unavailable
+        if unavailable:
+            record["unavailable"] = unavailable
+            pytest.skip(f"{target.name}: {unavailable}")
         try:
             loaded = self.loaded.get(target, strict=self.config.getoption("rope_strict"))
         except LoadError as err:

@@ -91,7 +91,8 @@ def charged(features: frozenset[str], failing: set[frozenset[str]]) -> frozenset
 
 @dataclass(frozen=True)
 class Cell:
-    """status: conformant | non-conformant | masked | supplied | unsupported | not installed | -.
+    """status: conformant | non-conformant | masked | supplied | unsupported | not installed |
+    unavailable | -.
     detail: the short text shown in the cell (the precision class, the supplier, a count);
     cause: for non-conformant, the cause the table's footnote names (one per distinct cause)."""
 
@@ -106,7 +107,8 @@ class Cell:
 
 
 MARKS = {"conformant": "✅ conformant", "non-conformant": "❌ non-conformant", "unsupported": "➖ unsupported",
-         "masked": "➖ masked", "supplied": "⬜ not tested (supplied)", "not installed": "⬜ not installed"}
+         "masked": "➖ masked", "supplied": "⬜ not tested (supplied)", "not installed": "⬜ not installed",
+         "unavailable": "⬜ unavailable"}
 
 
 def cause_of(case: dict[str, Any]) -> str:
@@ -122,8 +124,8 @@ def cause_of(case: dict[str, Any]) -> str:
 
 def cells(report: dict[str, Any]) -> dict[str, Cell]:
     """feature -> Cell for one target's report."""
-    if report.get("verdict") == "not installed":
-        return {feature: Cell("not installed") for feature in FEATURES}
+    if report.get("verdict") in ("not installed", "unavailable"):
+        return {feature: Cell(report["verdict"]) for feature in FEATURES}
     judged = [(c, features_of(c)) for c in report.get("checks", []) if c.get("check") not in JUDGED_OUT]
     judged = [(c, f) for c, f in judged if f is not None]
     failing = {f for c, f in judged if c["status"] in FAILING}
