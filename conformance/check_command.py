@@ -290,7 +290,7 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
         return
     if run.verdict == "unavailable":
         reason = next(r["unavailable"] for r in run.records if r.get("unavailable"))
-        console.print(f"[bold]{run.target}[/bold]: [yellow]unavailable[/yellow]: {reason}", markup=False)
+        console.print(f"{run.target}: unavailable: {reason}", markup=False)
         return
     if run.verdict == "not installed":
         missing = run.not_installed
