@@ -48,7 +48,9 @@ class Finding:
     @property
     def slug(self) -> str:
         name = self.summary if self.kind == UNDIAGNOSED else self.cases[0]["deviation"]["name"]
-        return "".join(c if c.isalnum() else "-" for c in f"{self.target}-{name}".lower()).strip("-")[:80]
+        target = Path(self.target.partition(":")[0]).stem if "/" in self.target else self.target
+        slug = "".join(c if c.isalnum() else "-" for c in f"{target}-{name}".lower())
+        return "-".join(filter(None, slug.split("-")))[:80]
 
     @property
     def example(self) -> dict[str, Any]:
@@ -57,7 +59,7 @@ class Finding:
             if not case.get("reproduction") or not case.get("case"):
                 return 9
             kind = script_kind(case)
-            return {"value": 0, "raised": 1, "stateless": 2, "in place": 3}.get(kind or "", 9)
+            return {"value": 0, "raised": 1, "non-finite": 2, "stateless": 3, "in place": 4}.get(kind or "", 9)
         return min(self.cases, key=rank)
 
     @property
@@ -118,6 +120,8 @@ def script_kind(case: dict[str, Any]) -> str | None:
         return "in place"
     if case.get("problem") == "raised":
         return "raised"
+    if case.get("problem") == "contract violation" and "non-finite" in (case.get("reason") or ""):
+        return "non-finite"
     if case.get("check") in ("agreement", "identity_at_zero") and (case.get("mismatch") or {}).get("index"):
         return "value"
     return None
@@ -212,6 +216,13 @@ except Exception as err:
 else:
     print("returned without raising")
     reproduced = False
+''',
+    "non-finite": '''
+rope = make()
+got = host(rope(native(x64, DTYPE), native(positions64, POS_DTYPE)))
+bad = int((~np.isfinite(got)).sum())
+print(f"got {{bad}} non-finite values out of {{got.size}} for finite x; wanted: every value finite")
+reproduced = bad > 0
 ''',
     "stateless": '''
 # one instance kept across calls, as inside a model, against a fresh instance per call
@@ -312,7 +323,7 @@ def markdown(found: list[Finding], scripts: dict[str, Path], relative_to: Path |
         repro = f"[`{shown}`]({shown})" if path is not None else "no standalone script (rerun the case with rope-suite)"
         where = f" Code: `{f.where}`." if f.where else ""
         upstream = f" Upstream: {f.upstream}." if f.upstream else ""
-        lines.append(f"- **`{f.target}`** ({versions}), {f.kind}: {f.summary}.{where}{upstream} "
+        lines.append(f"- **`{f.target}`** ({versions}), {f.kind}: {f.summary.rstrip('.')}.{where}{upstream} "
                      f"{len(f.cases)} case(s), e.g. `{f.example.get('id')}`: {_one_line(f.error)}. "
                      f"Reproduction: {repro}.")
     return "\n".join(lines)

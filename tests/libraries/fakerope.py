@@ -4,6 +4,9 @@ Each fake in this folder is it with one behaviour changed, as real libraries hav
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 KNOWN = ("default", "linear", "dynamic")
@@ -50,3 +53,30 @@ class FakeRope:
 
     def rope(self, x: np.ndarray, positions: np.ndarray, spec) -> np.ndarray:
         return rotate(x, positions, spec, frequencies(spec, self.length(positions)))
+
+    def reproduction(self, spec, dtype: str) -> str:
+        """Source whose make() returns this fake called directly (for `rope-suite findings`): the
+        fake's module imported from its file, the spec as a plain namespace (no rope-suite)."""
+        module = sys.modules[type(self).__module__]
+        scaling = None if spec.scaling is None else dict(spec.scaling.to_dict())
+        return REPRODUCTION.format(folder=str(Path(module.__file__).parent),
+                                   module=Path(module.__file__).stem, rotary_dim=spec.rotary_dim, base=spec.base,
+                                   convention=spec.convention, scaling=scaling, rope_type=spec.rope_type)
+
+
+REPRODUCTION = """
+import sys
+from types import SimpleNamespace
+
+sys.path.insert(0, {folder!r})
+from {module} import IMPLEMENTATION
+
+SCALING = {scaling!r}
+SPEC = SimpleNamespace(rotary_dim={rotary_dim}, base={base!r}, convention={convention!r}, multi_axis=None,
+                       rope_type={rope_type!r}, scaling=None if SCALING is None else SimpleNamespace(**SCALING))
+
+
+def make():
+    library = type(IMPLEMENTATION)()  # a new instance, as a user builds one
+    return lambda x, positions: library.rope(x, positions, SPEC)
+"""
