@@ -117,7 +117,8 @@ def rotate_axial(module: Any, x: torch.Tensor, positions: torch.Tensor) -> torch
     """x [batch, seq, heads, d] at 2D positions [batch, seq, 2]: per row, ``get_axial_freqs(W, H,
     offsets=(x0, y0))`` flattened ``w h d -> (h w) d`` when the row is a grid, else
     ``get_axial_freqs(1, 1, offsets=(x, y))`` per token; then ``apply_rotary_emb``."""
-    apply_rotary_emb = importlib.import_module("rotary_embedding_torch").apply_rotary_emb
+    from rotary_embedding_torch import apply_rotary_emb  # lazily: importing the adapter never needs the library
+
     rows = []
     for b, row in enumerate(positions.tolist()):
         grid = grid_of(row)
@@ -220,7 +221,7 @@ class RotaryEmbeddingTorchRope:
         body = (call.format(x="x") if spec.convention == "interleaved" else
                 f"from_interleaved({call.format(x=f'to_interleaved(x, {spec.rotary_dim})')}, {spec.rotary_dim})")
         return "\n\n".join([
-            "from __future__ import annotations\nimport importlib\nfrom typing import Any\n\nimport torch\n"
+            "from __future__ import annotations\n\nfrom typing import Any\n\nimport torch\n"
             "from rotary_embedding_torch import RotaryEmbedding",
             *(inspect.getsource(f) for f in helpers),
             f"def make():\n    module = RotaryEmbedding(**{self.constructor(spec)!r})\n\n"
