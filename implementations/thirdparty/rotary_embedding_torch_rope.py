@@ -63,6 +63,9 @@ in int64 and casts to float32 in ``forward``. Frequencies, angles and cos/sin ar
 rotation runs in float32 for float16/bfloat16 x (type promotion with the float32 cos/sin) and
 in float64 for float64 x, then one rounding to x's dtype. supports() is True for every dtype
 and the suite reports what the position dtype costs.
+
+Nothing is supplied: the library computes frequencies, scaling, the axial positions and the
+rotation itself (the grid detection only chooses the arguments of its own calls).
 """
 
 from __future__ import annotations
