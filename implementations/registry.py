@@ -6,6 +6,12 @@ The plug-in contract (README, "Writing a plug-in") is what every implementation 
   supports(spec, dtype) -> bool                          optional; dtype a name like "bfloat16"
   rope_qk(q, k, positions, spec) -> (q, k)               optional fused q+k
   device: "cpu" | "cuda"                                 optional, default "cpu"
+Third-party adapters may add (none is required):
+  supplied: dict[str, str]          a part of RoPE (spec.PARTS) -> who supplies it when the library does not
+  deviations: tuple[Deviation, ...] the library's diagnosed deviations (conformance.deviations)
+  reproduction(spec, dtype) -> str | None   self-contained source of ``make()``, which builds what a user
+                                    builds for ``spec`` and returns ``rope(x, positions)`` calling the library
+                                    exactly as ``rope`` does (native tensors; no rope_suite import)
 
 A record says where to load that object from (``"module:attribute"``) and which modules it
 needs (a missing one is a skip with the reason, never an import error at collection time).
@@ -121,6 +127,9 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                      summary=f"keras-hub RotaryEmbedding under the {backend} Keras backend (own process)")
       for backend, framework, module in (("tensorflow", "tensorflow", "tensorflow"), ("jax", "jax", "jax"),
                                          ("torch", "torch", "torch"))),
+    Implementation("keras-hub-llama3-torch", "rope_suite.implementations.thirdparty.keras_hub_rope:LLAMA3_TORCH", "torch",
+                   ("keras", "keras_hub", "torch"), first_party=False,
+                   summary="keras-hub LlamaRotaryEmbedding (Llama 3.1 scaling) under the torch Keras backend (own process)"),
     Implementation("liger", "rope_suite.implementations.thirdparty.liger_rope:LIGER", "torch",
                    ("torch", "triton", "liger_kernel", "transformers"), first_party=False,
                    summary="Liger-Kernel fused Triton RoPE fed HF's cos/sin (interpreter on CPU)"),
