@@ -1,16 +1,27 @@
 """Each third-party adapter's ``reproduction(spec, dtype)`` gives what its ``rope`` gives, bit for bit.
 
 The source is self-contained (it must not import rope_suite): exec it, call ``make()`` once,
-and compare ``rope(x, positions)`` with the adapter's on fresh copies of the same inputs (Liger
-writes into x). A second call on the same ``rope`` checks that the kept module still agrees.
+and compare ``rope(x, positions)`` with a fresh adapter's on fresh copies of the same inputs
+(Liger writes into x). A second call on the same ``rope`` checks that the kept module, caches
+included, still agrees, so the reproduction cannot drift from the adapter. Keras runs in a
+subprocess: its backend is fixed per process, and keras-hub imports TensorFlow, which cannot
+share a process with Triton.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rope_suite.conformance.cases import SPECS
+from rope_suite.conformance.targets import Target
 from rope_suite.implementations.registry import REGISTRY
 
 # per adapter: a plain spec, a scaling type, a partial spec (where the adapter supports them)
@@ -24,7 +35,18 @@ CASES: dict[str, tuple[str, ...]] = {
     "onnx-reference": ("llama2-7b", "qwen2.5-7b-yarn", "gpt-j-6b", "qwen2-vl"),
     "onnxruntime": ("llama2-7b", "linear-x4", "gpt-neox-20b", "sam2"),
     "ultralytics-sam2": ("sam2",),
+    "torchtune": ("llama2-7b", "interleaved-full"),
+    "torchtune-llama3": ("llama3.1-8b",),
+    "rotary-embedding-torch": ("llama2-7b", "gpt-j-6b", "sam2", "axial2d-half"),
 }
+
+
+def make_from(source: str) -> Any:
+    """``make()`` of a reproduction, exec'd in a namespace of its own."""
+    assert "rope_suite" not in source, "a reproduction must not import rope_suite"
+    namespace: dict[str, Any] = {"__name__": "reproduction"}
+    exec(compile(source, "<reproduction>", "exec"), namespace)
+    return namespace["make"]
 
 
 def _inputs(spec, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,13 +60,10 @@ def test_reproduction_equals_the_adapter(name: str, spec_name: str) -> None:
     impl = REGISTRY[name]
     if impl.missing():
         pytest.skip(f"{impl.missing()} is not installed")
-    adapter, spec = impl.load(), SPECS[spec_name]
+    adapter, spec = Target(name, impl).load_fresh(), SPECS[spec_name]
     source = adapter.reproduction(spec, "float32")
     assert source is not None, f"{name}.reproduction({spec_name}, float32) is None, but should be source"
-    assert "rope_suite" not in source, f"{name}.reproduction({spec_name}) imports rope_suite"
-    namespace: dict = {}
-    exec(compile(source, f"<{name} reproduction>", "exec"), namespace)
-    rope = namespace["make"]()
+    rope = make_from(source)()
     if impl.framework == "torch":
         import torch
         native = torch.from_numpy
@@ -62,3 +81,47 @@ def test_reproduction_is_none_where_unsupported() -> None:
     if impl.missing():
         pytest.skip(f"{impl.missing()} is not installed")
     assert impl.load().reproduction(SPECS["gpt-j-6b"], "float32") is None
+
+
+KERAS_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from rope_suite.conformance.cases import Case
+    from rope_suite.implementations.thirdparty import keras_hub_rope
+    from rope_suite.implementations.thirdparty.keras_hub_rope import KerasHubRope, keras_for
+    sys.path.insert(0, {tests!r})
+    from test_reproductions import make_from
+
+    keras = keras_for({backend!r})
+    for llama3, spec_name, dtype in {cases!r}:
+        obj = KerasHubRope({backend!r}, llama3=llama3)
+        spec = Case(spec_name, dtype).spec
+        rope = make_from(obj.reproduction(spec, dtype))()
+        for pattern in ("offset", "per_row"):  # the second call meets what the first left behind
+            x, positions = Case(spec_name, dtype, pattern).inputs()
+            xk = keras.ops.cast(keras.ops.convert_to_tensor(x), dtype)
+            pk = keras.ops.convert_to_tensor(positions)
+            want = keras.ops.convert_to_numpy(keras.ops.cast(obj.rope(xk, pk, spec), "float64"))
+            got = keras.ops.convert_to_numpy(keras.ops.cast(rope(xk, pk), "float64"))
+            assert np.array_equal(got, want), f"{{spec_name}}/{{dtype}}/{{pattern}}: differs by {{np.abs(got - want).max()}}"
+    print("same")
+""")
+KERAS_CASES = [(False, "llama2-7b", "float32"), (False, "gpt-j-6b", "bfloat16"), (False, "dynamic-above", "float32"),
+               (True, "llama3.1-8b", "float32")]
+
+
+def test_keras_hub_reproduction_is_the_adapter() -> None:
+    """The keras-hub adapters under the torch backend (the layers and the rotate() around them
+    are the same Keras code under every backend)."""
+    if absent := next((m for m in ("keras", "keras_hub", "torch") if importlib.util.find_spec(m) is None), None):
+        pytest.skip(f"{absent} is not installed")
+    script = KERAS_SCRIPT.format(tests=os.path.dirname(__file__), backend="torch", cases=KERAS_CASES)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0 and "same" in done.stdout, done.stderr[-3000:]
+
+
+def test_reproduction_has_no_suite_import() -> None:
+    """make_from refuses a source that imports rope_suite (a reproduction is for the library's maintainers)."""
+    with pytest.raises(AssertionError, match="must not import rope_suite"):
+        make_from("import rope_suite\ndef make():\n    return None\n")
