@@ -3,7 +3,7 @@ built from merged inputs (:class:`rope_suite.reports.results.Inputs`). :mod:`rop
 self-contained HTML and as Markdown.
 
 Sections: the headline figures (the issue's performance targets, as measured), the
-conformance matrix, throughput versus sequence length, fraction of the copy roofline,
+conformance matrix, the findings in third-party code, throughput versus sequence length, fraction of the copy roofline,
 precision horizons, compile times, the no-op floor, every measured case, what was skipped or
 failed and why, and the machines.
 """
@@ -18,6 +18,7 @@ from rope_suite.conformance.frameworks import FLOAT_DTYPES as DTYPES
 
 from . import plots
 from .conformance_table import FEATURES, cells
+from .findings import findings as distinct
 from .model import Cell, Figure, Report, Section, Table, ms, num, ok_rows, pct, runs
 from .results import Inputs
 
@@ -116,26 +117,49 @@ def conformance(inputs: Inputs) -> Section:
     if not inputs.checks:
         s.intro.append("No rope-suite check --json report among the inputs.")
         return s
-    s.intro.append("Implementation x feature from rope-suite check: green conformant, red non-conformant (with the "
-                   "first failing check and its reason), grey unsupported (every case skipped).")
-    table = Table(["implementation", "verdict", "passed / failed / skipped", *FEATURES], [])
-    reasons = Table(["note", "implementation", "feature", "reason"], [])
-    css = {"conformant": "ok", "non-conformant": "bad", "unsupported": "na"}
+    s.intro.append("Implementation x feature from rope-suite check (read as README's \"How to read it\"): green "
+                   "conformant (float64: the angle accuracy reached), red non-conformant, charged to the feature "
+                   "that causes it, each distinct cause once in the notes below; masked: fails only through "
+                   "another cause; not tested (supplied): the library does not compute that part; grey "
+                   "unsupported (every case skipped).")
+    table = Table(["implementation", "verdict", "passed / failed / skipped", "properties", *FEATURES], [])
+    reasons = Table(["note", "implementation", "cause"], [])
+    css = {"conformant": "ok", "non-conformant": "bad", "unsupported": "na", "masked": "na", "supplied": "na"}
+    notes: dict[str, str] = {}
     for report in inputs.checks:
         summary = report.get("summary") or {}
         row = [Cell(str(report["target"])), Cell(str(report["verdict"]), css.get(report["verdict"], "")),
-               Cell(f"{summary.get('passed')} / {summary.get('failed')} / {summary.get('skipped')}", "num")]
-        for feature, cell in cells(report).items():
-            if cell.detail:  # the reason goes into the notes below, the cell points at it
-                note = f"[{len(reasons.rows) + 1}]"
-                reasons.rows.append([Cell(note), Cell(str(report["target"])), Cell(feature), Cell(cell.detail)])
-                row.append(Cell(f"{cell.status} {note}", css.get(cell.status, "none"), cell.detail))
-            else:
-                row.append(Cell(cell.status, css.get(cell.status, "none")))
+               Cell(f"{summary.get('passed')} / {summary.get('failed')} / {summary.get('skipped')}", "num"),
+               Cell("; ".join(report.get("properties") or []) or "–")]
+        for cell in cells(report).values():
+            text = f"{cell.status}: {cell.detail}" if cell.detail else cell.status
+            if cell.cause:  # the cause goes into the notes below, once; the cell points at it
+                key = f"{report['target']}: {cell.cause}"
+                if key not in notes:
+                    notes[key] = f"[{len(notes) + 1}]"
+                    reasons.rows.append([Cell(notes[key]), Cell(str(report["target"])), Cell(cell.cause)])
+                text = f"{text} {notes[key]}"
+            row.append(Cell(text, css.get(cell.status, "none"), cell.cause))
         table.rows.append(row)
     s.blocks.append(("", table))
     if reasons.rows:
-        s.blocks.append(("Why each non-conformant cell fails", reasons))
+        s.blocks.append(("The cause of each non-conformant cell", reasons))
+    return s
+
+
+def findings(inputs: Inputs) -> Section:
+    s = Section("findings", "Findings in third-party code")
+    found = distinct(inputs.checks)
+    if not found:
+        s.intro.append("No deviation of third-party code among the check reports.")
+        return s
+    s.intro.append("One row per distinct deviation (rope-suite findings writes a standalone reproduction script "
+                   "for each).")
+    table = Table(["implementation", "class", "what is wrong", "the library's code", "cases", "error"], [])
+    for f in found:
+        table.rows.append([Cell(f.target), Cell(f.kind), Cell(f.summary), Cell(f.where or "–"),
+                           Cell(str(len(f.cases)), "num"), Cell(f.error)])
+    s.blocks.append(("", table))
     return s
 
 
@@ -166,7 +190,7 @@ def build(inputs: Inputs, title: str = "rope-suite: RoPE conformance and perform
     """Every section, in reading order, from the merged inputs."""
     from . import performance
 
-    sections = [headline(inputs), conformance(inputs), performance.throughput(inputs), performance.roofline(inputs),
+    sections = [headline(inputs), conformance(inputs), findings(inputs), performance.throughput(inputs), performance.roofline(inputs),
                 horizons(inputs), performance.compile_times(inputs), floor(inputs), performance.cases(inputs),
                 performance.problems(inputs), performance.machines(inputs)]
     generated = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -181,12 +181,13 @@ def test_report_merges_machines_and_conformance_with_every_section(tmp_path: Pat
     checks = dump(tmp_path, "check.json", [check_report("torch-eager"), check_report("hf-llama")])
     html_path, md_path = write(build(load_inputs([first, second, checks])), tmp_path / "out" / "report")
     page, text = html_path.read_text(), md_path.read_text()
-    for title in ("Headline figures", "Conformance matrix", "Throughput versus sequence length",
+    for title in ("Headline figures", "Conformance matrix", "Findings in third-party code",
+                  "Throughput versus sequence length",
                   "Fraction of the copy roofline", "Precision horizon", "Compile time", "Harness floor",
                   "Every measured case", "Skipped and failed cases", "Machines and runs"):
         assert title in page and title in text
     assert "run1" in page and "run2" in page and page.count("Test CPU x2 [m1]") >= 1 and "[m2]" in page
-    assert 'class="bad" title="' in page and "Why each non-conformant cell fails" in page
+    assert 'class="bad" title="' in page and "The cause of each non-conformant cell" in page
     figures = [line for line in text.splitlines() if line.startswith("![")]
     # per machine: one throughput series, one roofline chart per phase (decode, prefill); one horizon chart
     assert len(figures) == 2 * (1 + 2) + 1 == page.count('<img src="data:image/png;base64,')
