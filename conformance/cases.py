@@ -39,7 +39,9 @@ FIRST_EXAMPLES: tuple[str, ...] = tuple(next(iter(kind.examples)) for kind in SC
 
 SPECS: dict[str, RopeSpec] = {**PRESETS, **VARIANTS}
 
-PROFILES: tuple[str, ...] = ("quick", "full")
+PROFILES: tuple[str, ...] = ("quick", "full", "strict")
+# strict: the quick profile's cases, float64 judged against float64 angles (conformance.accuracy)
+CASES_OF: dict[str, str] = {"strict": "quick"}
 
 # Subsets that still cover every kind of feature, for the checks that need fewer cases.
 REPRESENTATIVE: dict[str, tuple[str, ...]] = {

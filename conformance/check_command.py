@@ -268,7 +268,8 @@ def snippet(run: TargetRun, record: dict[str, Any], signature: str | None = None
         lines += [
             "got = subject.rope(x, positions, case.spec, case.dtype, case.pos_dtype)",
             "want = reference.apply(x, positions, case.spec)",
-            "print(accuracy.compare(got, want, accuracy.allowed_error(x, positions, case.spec, case.dtype)))",
+            "print(accuracy.compare(got, want, accuracy.allowed_error(x, positions, case.spec, case.dtype, "
+            f"{record.get('angles_required') or 'float32'!r})))",
         ]
     else:
         lines.append(f"CHECKS[{record.get('check')!r}].run(subject, case)  # raises CheckFailed with the message")

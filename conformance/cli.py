@@ -28,6 +28,7 @@ import numpy as np
 from rope_suite.implementations.thirdparty.signatures import SIGNATURES
 
 from . import reference
+from .cases import PROFILES
 from .hangs import DEFAULT_MAX_TIMEOUTS
 from .presets import PRESETS, preset
 from .process import sigterm_exits
@@ -190,7 +191,7 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
         resolve(targets, args.signature)  # an unknown name is a usage error (exit 2) listing the allowed ones
     return check(targets, profile=args.profile, json_path=args.json, pytest_args=pytest_args,
                  case_timeout=args.case_timeout or None, max_timeouts=args.max_timeouts, resume=args.resume,
-                 verbose=args.verbose, strict=args.strict, signature=args.signature)
+                 verbose=args.verbose, strict=args.strict or args.profile == "strict", signature=args.signature)
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
@@ -332,7 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--signature", metavar="NAME",
                    help="the free-form targets are bare functions with this calling convention, wrapped into "
                         "plug-ins: " + "; ".join(f"{s.name}: {s.call}" for s in SIGNATURES.values()))
-    p.add_argument("--profile", choices=("quick", "full"), default="quick")
+    p.add_argument("--profile", choices=PROFILES, default="quick",
+                   help="quick (default): every check and dtype, fewer specs; full; strict: quick's cases with "
+                        "float64 judged against float64 angles (as --strict)")
     p.add_argument("--json", metavar="FILE", help="write the machine-readable report to FILE")
     p.add_argument("--xfails-file", metavar="FILE", help="known deviations: case-id prefixes, one per line")
     p.add_argument("--skips-file", metavar="FILE", help="cases not to run: case-id prefixes, one per line")

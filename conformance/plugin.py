@@ -121,7 +121,8 @@ class RopeSession:
             record["unavailable"] = unavailable
             pytest.skip(f"{target.name}: {unavailable}")
         try:
-            loaded = self.loaded.get(target, strict=self.config.getoption("rope_strict"))
+            strict = self.config.getoption("rope_strict") or selection.selected_profile(self.config) == "strict"
+            loaded = self.loaded.get(target, strict=strict)
         except LoadError as err:
             record["load_error"] = str(err)
             pytest.fail(str(err), pytrace=False)

@@ -47,7 +47,7 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
         record.update(property=observed.label, mismatch=observed.mismatch.fields(), reason=str(observed))
         outcome = None
     except CheckFailed as failure:
-        record["mismatch"] = failure.mismatch.fields()
+        record["mismatch"], record["angles_required"] = failure.mismatch.fields(), subject.angles(case.dtype)
         signature = pytestconfig.getoption("rope_signature")
         under = f" --rope-signature {signature}" if signature else ""
         outcome, problem = failure.outcome, (f"{failure}\n  rerun: pytest --pyargs rope_suite.conformance "
