@@ -196,15 +196,15 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
 def cmd_findings(args: argparse.Namespace) -> int:
     """Every distinct third-party deviation in check reports, each with a standalone reproduction."""
-    from rope_suite.reports.conformance_table import load_reports
-    from rope_suite.reports.findings import findings, markdown, update_readme, write_scripts
+    from rope_suite.reports.conformance_table import load_reports, update_readme
+    from rope_suite.reports.findings import END, START, findings, markdown, write_scripts
     paths = args.reports or [str(CHECK_REPORT)]
     found = findings(load_reports(paths))
     scripts = write_scripts(found, Path(args.scripts))
     readme = Path(args.readme) if args.readme else None
     text = markdown(found, scripts, relative_to=readme.resolve().parent if readme else Path.cwd())
     if readme:
-        update_readme(readme, text)
+        update_readme(readme, text, (START, END))
         print(f"rope-suite: {len(found)} findings written into {readme}; reproductions in {args.scripts}")
     else:
         print(text)

@@ -173,7 +173,7 @@ def headline(case: dict[str, Any]) -> str:
     return lines[0] if lines else ""
 
 
-def _short(text: str, limit: int = 110) -> str:
+def short(text: str, limit: int = 110) -> str:
     text = text.replace("|", "/")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -224,7 +224,7 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
         for cell in cells(report).values():
             note = ""
             if cell.cause:
-                key = f"`{report['target']}`: {_short(cell.cause, 400)}"
+                key = f"`{report['target']}`: {short(cell.cause, 400)}"
                 note = f"[{notes.setdefault(key, len(notes) + 1)}]"
             row.append(cell.markdown(note))
         lines.append("| " + " | ".join(row) + " |")
@@ -233,11 +233,12 @@ def markdown_table(reports: list[dict[str, Any]]) -> str:
     return "\n".join(([caption, ""] if caption else []) + lines + ([""] + footnotes if footnotes else []))
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the text between the table markers in ``readme`` (they must be there)."""
-    text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme}: no {START} ... {END} markers to put the table between")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(f"{before}{START}\n{table}\n{END}{after}")
+def update_readme(readme: Path, text: str, markers: tuple[str, str] = (START, END)) -> None:
+    """Replace the text between ``markers`` (the table's, by default) in ``readme``; they must be there."""
+    start, end = markers
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ValueError(f"{readme}: no {start} ... {end} markers to put the generated text between")
+    before, rest = content.split(start, 1)
+    _, after = rest.split(end, 1)
+    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")

@@ -26,7 +26,7 @@ from rope_suite.conformance.checks import STATELESS_ORDER
 from rope_suite.conformance.records import FAILING, OBSERVED
 from rope_suite.implementations.registry import REGISTRY
 
-from .conformance_table import charged, features_of, headline
+from .conformance_table import short, charged, features_of, headline
 
 UNDIAGNOSED = "not yet diagnosed"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
@@ -324,21 +324,6 @@ def markdown(found: list[Finding], scripts: dict[str, Path], relative_to: Path |
         where = f" Code: `{f.where}`." if f.where else ""
         upstream = f" Upstream: {f.upstream}." if f.upstream else ""
         lines.append(f"- **`{f.target}`** ({versions}), {f.kind}: {f.summary.rstrip('.')}.{where}{upstream} "
-                     f"{len(f.cases)} case(s), e.g. `{f.example.get('id')}`: {_one_line(f.error)}. "
+                     f"{len(f.cases)} case(s), e.g. `{f.example.get('id')}`: {short(f.error, 220)}. "
                      f"Reproduction: {repro}.")
     return "\n".join(lines)
-
-
-def _one_line(text: str, limit: int = 220) -> str:
-    text = " ".join(text.split()).replace("|", "/")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def update_readme(readme: Path, text: str) -> None:
-    """Replace the text between the findings markers in ``readme`` (they must be there)."""
-    content = readme.read_text()
-    if START not in content or END not in content:
-        raise ValueError(f"{readme}: no {START} ... {END} markers to put the findings between")
-    before, rest = content.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(f"{before}{START}\n{text}\n{END}{after}")
