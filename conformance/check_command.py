@@ -327,7 +327,7 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
     observed = Counter(r["property"] for r in run.records if r.get("property"))
     for label, n in observed.items():
         first = next(r for r in run.records if r.get("property") == label)
-        console.print(f"  observed: {label} ({n} cases, e.g. {first.get('id')})", markup=False)
+        console.print(f"  observed: {label} ({n} case{'s' * (n != 1)}, e.g. {first.get('id')})", markup=False)
     wrong = [r for r in failed if not r.get("problem")]
     for i, r in enumerate(wrong):
         if i == shown_cases and not verbose:

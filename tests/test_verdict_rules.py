@@ -50,7 +50,7 @@ def test_a_library_that_writes_in_place_is_labelled(tmp_path: Path) -> None:
 def test_a_failure_of_one_scaling_type_is_charged_to_its_column_only(tmp_path: Path) -> None:
     """linear_ignored fails every linear case, in every dtype; the dtype columns stay green (their
     plain cases pass) and the cause has one footnote."""
-    _, report = checked(tmp_path, "linear_ignored.py", "-k", "agreement and (linear-x4 or llama2-7b)")
+    proc, report = checked(tmp_path, "linear_ignored.py", "-k", "agreement and (linear-x4 or llama2-7b)")
     got = cells(report)
     failed_dtypes = {c["dtype"] for c in report["checks"] if c["status"] == "failed"}
     assert failed_dtypes == {"float64", "float32", "float16", "bfloat16"}
@@ -59,6 +59,8 @@ def test_a_failure_of_one_scaling_type_is_charged_to_its_column_only(tmp_path: P
         ("rotate-half", "float64", "float16", "bfloat16"), "conformant")
     table = markdown_table([report])
     assert "[1]" in table and "[2]" not in table
+    # the terminal shows the first failures with their reproduction, not all of them (the JSON has all)
+    assert proc.stdout.count("reproduce:") == 3 and "1 more failing cases" in proc.stdout
 
 
 def test_float32_angles_are_a_precision_class_and_fail_strict_mode(tmp_path: Path) -> None:
