@@ -124,11 +124,16 @@ class TargetRun:
         out = {"target": self.target, "framework": self.framework, "verdict": self.verdict, "summary": self.summary,
                "properties": self.properties, "precision": precision_classes(self.records),
                "supplied": next((r["supplied"] for r in self.records if r.get("supplied")), {}),
-               "checks": [{k: r.get(k) for k in keys} for r in self.records]}
+               "checks": [{k: r.get(k) for k in keys if k not in AFTER_A_DEVIATION or r["status"] in DEVIATING}
+                          for r in self.records]}
         for key, value in (("stopped", self.stopped), ("not_installed", self.not_installed)):
             if value:
                 out[key] = value
         return out
+
+
+DEVIATING = (*FAILING, OBSERVED)
+AFTER_A_DEVIATION = ("case", "reproduction")  # only what `rope-suite findings` needs of a deviating case
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
