@@ -145,7 +145,11 @@ def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytest
         agrees()
     except Unsatisfiable:
         pytest.skip(f"{subject.name} supports none of the drawn specs in float32")
+    except CheckFailed as failure:
+        diagnosed(subject, rope_record, "failed", str(failure))
+        raise
     except (ContractViolation, ImplementationError) as err:
         problem = diagnose(err, subject, "random_specs", rope_record, pytestconfig)
     if problem:  # outside the except block: the message alone, not the exception chain
+        diagnosed(subject, rope_record, "failed", problem)
         pytest.fail(problem, pytrace=False)
