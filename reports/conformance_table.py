@@ -9,7 +9,8 @@ own code did with that feature, and a cause is named once:
   The plain cases are the ``rotate-half`` column; every other column holds the cases with that
   feature, among them the isolated ones, where it is the only departure.
 * **One root cause, one cell.** A failing case is charged to a feature only if the failure does
-  not also occur without it (no failing case has a subset of its features without that one): keras-hub's
+  not also occur without it (no failing case of the same cause, the adapter's diagnosis or the
+  kind of problem, has a subset of its features without that one): keras-hub's
   dynamic scaling fails in float16 too, but float16 is not charged, since its dynamic float32
   case fails as well. A column whose cases fail only through another column's cause is
   ``masked`` (or green, when its isolated cases pass). Each distinct cause gets one footnote.
@@ -122,13 +123,24 @@ def cause_of(case: dict[str, Any]) -> str:
     return f"{case.get('check')} ({spec_name}, {case.get('dtype')}): {headline(case)}"
 
 
+def cause_key(case: dict[str, Any]) -> str:
+    """What tells one cause from another: the adapter's diagnosis, else the kind of problem (a
+    wrong number, an exception, a contract violation, a crash). Charging compares a failure only
+    with failures of the same cause, so one bug never masks another."""
+    found = case.get("deviation")
+    return f"deviation:{found['name']}" if found else f"problem:{case.get('problem') or 'wrong numbers'}"
+
+
 def cells(report: dict[str, Any]) -> dict[str, Cell]:
     """feature -> Cell for one target's report."""
     if report.get("verdict") in ("not installed", "unavailable"):
         return {feature: Cell(report["verdict"]) for feature in FEATURES}
     judged = [(c, features_of(c)) for c in report.get("checks", []) if c.get("check") not in JUDGED_OUT]
     judged = [(c, f) for c, f in judged if f is not None]
-    failing = {f for c, f in judged if c["status"] in FAILING}
+    failing: dict[str, set[frozenset[str]]] = defaultdict(set)  # per cause: the feature sets that fail
+    for c, f in judged:
+        if c["status"] in FAILING:
+            failing[cause_key(c)].add(f)
     supplied = report.get("supplied") or {}
     by_column: dict[str, list[tuple[dict[str, Any], frozenset[str]]]] = defaultdict(list)
     for case, features in judged:
@@ -138,7 +150,7 @@ def cells(report: dict[str, Any]) -> dict[str, Cell]:
     for column in FEATURES:
         under = by_column.get(column, [])
         ran = [(c, f) for c, f in under if c["status"] != "skipped"]
-        bad = [c for c, f in ran if c["status"] in FAILING and column in charged(f, failing)]
+        bad = [c for c, f in ran if c["status"] in FAILING and column in charged(f, failing[cause_key(c)])]
         isolated = [c for c, f in ran if columns_of(f) == {column}]
         part = FEATURE_PARTS.get(column)
         if not ran:

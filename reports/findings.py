@@ -83,7 +83,8 @@ def findings(reports: list[dict[str, Any]]) -> list[Finding]:
         if not third_party(report["target"]):
             continue
         found = [c for c in report.get("checks", []) if c["status"] in FAILING or c["status"] == OBSERVED]
-        failing = {f for c in found if c["status"] in FAILING and (f := features_of(c)) is not None}
+        failing = {f for c in found if c["status"] in FAILING and not c.get("deviation")
+                   and (f := features_of(c)) is not None}  # the undiagnosed failures, grouped below
         groups: dict[str, Finding] = {}
         for case in found:
             key, finding = _diagnosis(report, case, failing)
