@@ -208,9 +208,8 @@ print(f"x{{INDEX}} at position {position}: got {{got[INDEX[3]]:.6g}}, wanted {{W
 reproduced = bool(error[INDEX[3]] > ALLOWED)
 ''',
     "raised": '''
-rope = make()
-try:
-    rope(native(x64, DTYPE), native(positions64, POS_DTYPE))
+try:  # building what a user builds, then the call
+    make()(native(x64, DTYPE), native(positions64, POS_DTYPE))
 except Exception as err:
     print(f"got: {{type(err).__name__}}: {{err}}; wanted: the rotated x")
     reproduced = True
@@ -234,7 +233,7 @@ for label, offset in {order}:
     got = host(rope(native(x64, DTYPE), positions))
     fresh = host(make()(native(x64, DTYPE), positions))
     difference = float(np.abs(got - fresh).max())
-    print(f"{{label}} call (max position {{int((base + offset).max())}}) after {{earlier or 'nothing'}}: "
+    print(f"{{label}} call (max position {{int((base + offset).max())}}) after {{', '.join(earlier) or 'no call'}}: "
           f"differs from a fresh instance by {{difference:.3g}}")
     earlier.append(label)
     if difference > 0:
@@ -284,6 +283,9 @@ def reproduction_script(finding: Finding, case: dict[str, Any]) -> str | None:
                            where=finding.where or "see the reproduction below",
                            versions=", ".join(f"{k} {v}" for k, v in finding.versions.items()) or "versions unknown",
                            check=case.get("check"), case_id=case.get("id"), framework=framework)
+    future = [line for line in source.splitlines() if line.startswith("from __future__")]
+    source = "\n".join(line for line in source.splitlines() if not line.startswith("from __future__"))
+    header = header.replace("\nimport sys\n", "\n" + "".join(f"{line}\n" for line in future) + "import sys\n", 1)
     return (header + NATIVE[framework] + "\n\n# --- the library, called as its users call it (from the adapter) ---\n"
             + source.strip() + "\n\n" + INPUTS.format(**fields) + body + FOOTER)
 

@@ -50,7 +50,7 @@ for label, offset in [('long', 5000), ('middle', 800), ('short', 0)]:
     got = host(rope(native(x64, DTYPE), positions))
     fresh = host(make()(native(x64, DTYPE), positions))
     difference = float(np.abs(got - fresh).max())
-    print(f"{label} call (max position {int((base + offset).max())}) after {earlier or 'nothing'}: "
+    print(f"{label} call (max position {int((base + offset).max())}) after {', '.join(earlier) or 'no call'}: "
           f"differs from a fresh instance by {difference:.3g}")
     earlier.append(label)
     if difference > 0:

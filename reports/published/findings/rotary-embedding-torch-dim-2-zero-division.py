@@ -7,6 +7,7 @@ Self-contained (numpy, torch and the library; not rope-suite): calls the library
 directly on the case's inputs, prints what it returned against what RoPE gives, and ends
 with "reproduced" (exit 0) when the deviation shows, "NOT reproduced" (exit 1) when not.
 """
+from __future__ import annotations
 import sys
 
 import numpy as np
@@ -23,8 +24,6 @@ def host(t):
 
 
 # --- the library, called as its users call it (from the adapter) ---
-from __future__ import annotations
-
 from typing import Any
 
 import torch
@@ -81,9 +80,8 @@ DTYPE, POS_DTYPE = 'float64', 'int64'
 x64 = np.random.default_rng([1173036574, 0]).standard_normal((2, 6, 3, 64))  # the case's x (seeded by its id)
 positions64 = np.array([[845, 1726, 2287, 2604, 2934, 3692], [165, 1035, 2048, 2052, 2586, 3769]], dtype=np.int64)
 
-rope = make()
-try:
-    rope(native(x64, DTYPE), native(positions64, POS_DTYPE))
+try:  # building what a user builds, then the call
+    make()(native(x64, DTYPE), native(positions64, POS_DTYPE))
 except Exception as err:
     print(f"got: {type(err).__name__}: {err}; wanted: the rotated x")
     reproduced = True

@@ -7,6 +7,7 @@ Self-contained (numpy, torch and the library; not rope-suite): calls the library
 directly on the case's inputs, prints what it returned against what RoPE gives, and ends
 with "reproduced" (exit 0) when the deviation shows, "NOT reproduced" (exit 1) when not.
 """
+from __future__ import annotations
 import sys
 
 import numpy as np
@@ -23,8 +24,6 @@ def host(t):
 
 
 # --- the library, called as its users call it (from the adapter) ---
-from __future__ import annotations
-
 from typing import Any
 
 import torch

@@ -79,9 +79,8 @@ DTYPE, POS_DTYPE = 'float64', 'int64'
 x64 = np.random.default_rng([4027240943, 0]).standard_normal((2, 6, 3, 128))  # the case's x (seeded by its id)
 positions64 = np.array([[2258, 2370, 3620, 3945, 3980, 4006], [766, 1100, 1376, 1934, 2095, 2792]], dtype=np.int64)
 
-rope = make()
-try:
-    rope(native(x64, DTYPE), native(positions64, POS_DTYPE))
+try:  # building what a user builds, then the call
+    make()(native(x64, DTYPE), native(positions64, POS_DTYPE))
 except Exception as err:
     print(f"got: {type(err).__name__}: {err}; wanted: the rotated x")
     reproduced = True
