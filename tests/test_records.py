@@ -8,17 +8,22 @@ import dataclasses
 import pytest
 
 from rope_suite.conformance import checks
-from rope_suite.conformance.cases import PROFILES, Case
+from rope_suite.conformance.cases import CASE_PROFILES, PROFILES, Case
 from rope_suite.conformance.checks import CHECKS, Check, Outcome
 from rope_suite.conformance.plan import plan
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", CASE_PROFILES)
 @pytest.mark.parametrize("name", list(CHECKS))
 def test_every_check_runs_in_every_profile(name: str, profile: str) -> None:
     mine = [p for p in plan(profile) if p.check == name]
     assert mine, f"check {name!r} has no case in the {profile} profile: it would never run"
     assert [p.case for p in mine] == CHECKS[name].cases(profile)
+
+
+def test_the_strict_profile_runs_the_quick_cases() -> None:
+    assert set(PROFILES) == {*CASE_PROFILES, "strict"}
+    assert plan("strict") == plan("quick")
 
 
 def test_a_new_check_record_is_planned_with_nothing_else_changed(monkeypatch: pytest.MonkeyPatch) -> None:
