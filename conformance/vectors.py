@@ -203,7 +203,10 @@ def judge(directory: Path, outputs: Path, case_id: str, target: str) -> dict[str
     and allowed error, with the record and the messages ``check`` gives. A missing or malformed
     output fails, named as such."""
     folder = directory / case_id
-    manifest = json.loads((folder / "case.json").read_text())
+    try:
+        manifest = json.loads((folder / "case.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{directory} is a damaged export: {case_id}: {err}") from None
     planned = _case_of(manifest)
     record = case_record(target, planned)
     path = outputs / case_id / manifest["output"]["file"]
@@ -265,8 +268,9 @@ def verify(directory: Path, outputs: Path, json_path: str | None = None, verbose
     s = run.summary
     print(f"{target}: {run.verdict} ({s['passed']} passed, {s['failed']} failed)")
     if json_path:
-        about = {**run_record(index.get("profile")), "vectors": {k: index.get(k) for k in (
-            "format_version", "rope_suite_version", "git_commit", "profile", "filters")} | {"directory": str(directory)}}
+        export_made = {k: index.get(k) for k in ("format_version", "rope_suite_version", "git_commit", "profile",
+                                                 "filters")}
+        about = {**run_record(index.get("profile")), "vectors": {"directory": str(directory), **export_made}}
         write_atomic(Path(json_path), json.dumps({**run.report(), "run": about}, indent=1))
         print(f"rope-suite: report written to {json_path}")
     return EXIT_CONFORMANT if run.verdict == "conformant" else EXIT_NONCONFORMANT
