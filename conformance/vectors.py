@@ -90,8 +90,8 @@ def exported(profile: str, checks: list[str] | None = None, dtypes: list[str] | 
         if name not in CHECKS:
             allowed = ", ".join(c.name for c in CHECKS.values() if c.one_call)
             raise ValueError(f"--check {name!r} is invalid: allowed {allowed}")
-        if name in NOT_EXPORTED:
-            raise ValueError(f"--check {name!r} cannot be exported: it {NOT_EXPORTED[name]}")
+        if CHECKS[name].one_call is None:
+            raise ValueError(f"--check {name!r} cannot be exported: {NOT_EXPORTED[name]}")
     for dtype in dtypes or ():
         if dtype not in FLOAT_DTYPES:
             raise ValueError(f"--dtype {dtype!r} is invalid: allowed {', '.join(FLOAT_DTYPES)}")
