@@ -117,9 +117,9 @@ def channel_of(case: Case, channel: int) -> str:
 
 def against_reference(check: str, what: str, subject: Subject, case: Case, x: np.ndarray, positions: np.ndarray,
                       got: np.ndarray, want: np.ndarray, array: str = "x") -> Outcome:
-    """Compare an output with the reference under the accuracy model of its input ``x`` (float32
-    angles, or float64 for float64 in strict mode) (:func:`within_bound`), with the angle
-    accuracy reached."""
+    """Judge an output against the reference (:func:`within_bound`) under the accuracy model of its
+    input ``x`` (float32 angles, or float64 for float64 in strict mode), with the angle accuracy
+    reached."""
     bound = accuracy.allowed_error(x, positions, case.spec, case.dtype, subject.angles(case.dtype))
     reached = accuracy.angle_accuracy(got, want, x, positions, case.spec, case.dtype)
     return within_bound(check, what, subject.name, case, positions, got, want, bound, array=array, angles=reached)
@@ -162,6 +162,7 @@ class OneCall:
     inputs: Callable[[Case], tuple[np.ndarray, np.ndarray]]
 
     def run(self, subject: Subject, case: Case) -> Outcome:
+        """The check: rope() on the inputs, judged against the reference."""
         x, pos = self.inputs(case)
         got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
         return against_reference(self.check, self.what, subject, case, x, pos, got, reference.apply(x, pos, case.spec))
