@@ -16,7 +16,9 @@ walks every import and fails on an upward import or a cycle.
   hypothesis strategies, and the loaded plug-in under its contract (``subject``).
 - **runner**: resolving targets (the registry), the followed subprocess, the pytest plug-in
   (``plugin``: wiring; ``selection``, ``records``, ``isolation``, ``summary``: its work) and its
-  test module, crash and hang handling, and ``check`` and ``mutants`` over subprocesses.
+  test module, crash and hang handling, and ``check`` and ``mutants`` over subprocesses; test
+  vectors for other languages (``vectors``: the cases as files, and their outputs judged as
+  ``check`` judges).
 - **benchmarks**: timing against the copy roofline, one process per target.
 - **reports**: the conformance table, the HTML and Markdown report, and compare.
 - **commands**: the one ``rope-suite`` command line.
@@ -33,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runner", ("conformance.targets", "conformance.process", "conformance.crashes", "conformance.hangs",
                 "conformance.records", "conformance.selection", "conformance.isolation", "conformance.summary",
                 "conformance.plugin", "conformance.test_conformance", "conformance.check_command",
-                "conformance.mutation")),
+                "conformance.mutation", "conformance.vectors")),
     ("benchmarks", ("benchmarks",)),
     ("reports", ("reports",)),
     ("commands", ("conformance.cli",)),

@@ -74,7 +74,8 @@ class Check:
     it feeds the implementation on a case (checked against the implementation's max_position),
     None when the check keeps within max_position itself; arrays: how many input-sized arrays
     it passes (x; q and k; x and a cotangent), for the memory estimate; rows_seq: the (rows,
-    tokens) of those arrays when they are not the case's (batch, seq).
+    tokens) of those arrays when they are not the case's (batch, seq); one_call: the check is
+    one rope() call judged against the reference (exportable as test vectors), or None.
     """
 
     name: str
@@ -87,6 +88,7 @@ class Check:
     largest_position: Callable[[Case], int] | None = case_positions
     arrays: int = 1
     rows_seq: Callable[[Case], tuple[int, int]] | None = None
+    one_call: OneCall | None = None
 
     def estimated_bytes(self, case: Case) -> int:
         """Roughly the most memory the check allocates on ``case``: per array it passes, the native
@@ -115,17 +117,26 @@ def channel_of(case: Case, channel: int) -> str:
 
 def against_reference(check: str, what: str, subject: Subject, case: Case, x: np.ndarray, positions: np.ndarray,
                       got: np.ndarray, want: np.ndarray, array: str = "x") -> Outcome:
-    """Compare an output with the reference under the accuracy model of its input ``x`` (float32
-    angles, or float64 for float64 in strict mode); raise CheckFailed with the worst element when
-    any is over its bound, else return the figures and the angle accuracy reached."""
-    required = subject.angles(case.dtype)
-    cmp = accuracy.compare(got, want, accuracy.allowed_error(x, positions, case.spec, case.dtype, required))
+    """Judge an output against the reference (:func:`within_bound`) under the accuracy model of its
+    input ``x`` (float32 angles, or float64 for float64 in strict mode), with the angle accuracy
+    reached."""
+    bound = accuracy.allowed_error(x, positions, case.spec, case.dtype, subject.angles(case.dtype))
     reached = accuracy.angle_accuracy(got, want, x, positions, case.spec, case.dtype)
-    outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound, angles=reached)
+    return within_bound(check, what, subject.name, case, positions, got, want, bound, array=array, angles=reached)
+
+
+def within_bound(check: str, what: str, implementation: str, case: Case, positions: np.ndarray, got: np.ndarray,
+                 want: np.ndarray, bound: np.ndarray, array: str = "x", angles: str | None = None) -> Outcome:
+    """Compare an output with the reference element by element under ``bound`` (the accuracy
+    model's allowed error); raise CheckFailed with the worst element when any is over it, else
+    return the figures. ``angles``: the angle accuracy reached, which names the cause of a
+    failure that meets a looser class's bound."""
+    cmp = accuracy.compare(got, want, bound)
+    outcome = Outcome(cmp.max_abs_err, cmp.max_rel_err, cmp.bound, angles=angles)
     if not cmp.ok:
         location = channel_of(case, cmp.worst[-1]) if len(cmp.worst) == 4 else ""
-        cause = "float32-angle accuracy where strict mode requires float64 angles" if reached else ""
-        raise CheckFailed(Mismatch.compared(check, what, subject.name, case, cmp, positions, array=array,
+        cause = "float32-angle accuracy where strict mode requires float64 angles" if angles else ""
+        raise CheckFailed(Mismatch.compared(check, what, implementation, case, cmp, positions, array=array,
                                             location=location, cause=cause), outcome)
     return outcome
 
@@ -139,12 +150,32 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[list[int], int]:
 
 # --- check functions --------------------------------------------------------------------------------
 
-def agreement(subject: Subject, case: Case) -> Outcome:
-    """rope(x) equals the float64 reference within the accuracy model."""
+@dataclass(frozen=True)
+class OneCall:
+    """A check that is one rope() call judged against the float64 reference under the accuracy
+    model: the check's name, ``what`` it tests (its mismatch's heading) and the call's ``inputs``
+    (x, positions). The call and the reference decide it, so its cases can be exported as files
+    any language reads (:mod:`rope_suite.conformance.vectors`)."""
+
+    check: str
+    what: str
+    inputs: Callable[[Case], tuple[np.ndarray, np.ndarray]]
+
+    def run(self, subject: Subject, case: Case) -> Outcome:
+        """The check: rope() on the inputs, judged against the reference."""
+        x, pos = self.inputs(case)
+        got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
+        return against_reference(self.check, self.what, subject, case, x, pos, got, reference.apply(x, pos, case.spec))
+
+
+def at_position_zero(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The case's x, every position 0 (where every pair is unrotated: rope(x) == attention_factor * x)."""
     x, pos = case.inputs()
-    got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
-    return against_reference("agreement", "agreement with the float64 reference", subject, case, x, pos, got,
-                             reference.apply(x, pos, case.spec))
+    return x, np.zeros_like(pos)
+
+
+AGREEMENT = OneCall("agreement", "agreement with the float64 reference", Case.inputs)
+IDENTITY_AT_ZERO = OneCall("identity_at_zero", "identity at position 0", at_position_zero)
 
 
 def fused_qk(subject: Subject, case: Case) -> Outcome:
@@ -212,15 +243,6 @@ def pair_norms(subject: Subject, case: Case) -> Outcome:
             location=f"pair {i}, channels {first[i]} and {second[i]}",
             wanted_label=f"wanted (input length x attention factor {g:g})"), outcome)
     return outcome
-
-
-def identity_at_zero(subject: Subject, case: Case) -> Outcome:
-    """At position 0 every pair is unrotated: rope(x) == attention_factor * x on rotated channels."""
-    x, pos = case.inputs()
-    pos = np.zeros_like(pos)
-    got = subject.rope(x, pos, case.spec, case.dtype, case.pos_dtype)
-    return against_reference("identity_at_zero", "identity at position 0", subject, case, x, pos, got,
-                             reference.apply(x, pos, case.spec))
 
 
 def tail_passthrough(subject: Subject, case: Case) -> Outcome:
@@ -414,15 +436,16 @@ def agreement_cases(profile: str) -> list[Case]:
 
 
 CHECKS: dict[str, Check] = {c.name: c for c in (
-    Check("agreement", agreement, "equals the float64 reference within the accuracy model", agreement_cases),
+    Check("agreement", AGREEMENT.run, "equals the float64 reference within the accuracy model", agreement_cases,
+          one_call=AGREEMENT),
     Check("fused_qk", fused_qk, "rope_qk rotates q and k (different head counts) like rope",
           lambda p: _each(representative(p), ("float32", "bfloat16")), needs_rope_qk=True, arrays=2),
     Check("relative_position", relative_position, "q(m).k(n) == q(m+s).k(n+s) on its own outputs",
           lambda p: _each(representative(p), ("float32",), batch=3), largest_position=shifted_positions, arrays=2),
     Check("pair_norms", pair_norms, "every rotated pair keeps its length x attention factor",
           lambda p: _each(representative(p), ("float32", "bfloat16"))),
-    Check("identity_at_zero", identity_at_zero, "position 0 leaves x unrotated",
-          lambda p: _each(representative(p), ("float32",))),
+    Check("identity_at_zero", IDENTITY_AT_ZERO.run, "position 0 leaves x unrotated",
+          lambda p: _each(representative(p), ("float32",)), one_call=IDENTITY_AT_ZERO),
     Check("tail_passthrough", tail_passthrough, "channels past rotary_dim are bit-identical",
           lambda p: _each(PARTIAL, FLOAT_DTYPES)),
     Check("stateless", stateless, "each call of long, middle, short equals a fresh instance's (reported)",

@@ -10,6 +10,7 @@ Subcommands:
   bench TARGET...   time implementations against the copy roofline
   report RESULTS... the HTML + Markdown report from results files and check reports
   compare OLD NEW   regressions between two results files
+  vectors           export the cases as files (export DIR), judge another program's outputs (verify DIR OUTPUTS)
   run               the main job: every step that exists, in order (see ``steps()``)
 
 This is the commands layer: it may import every other layer, and nothing imports it.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -299,6 +301,47 @@ def add_bench_and_report_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def cmd_vectors_export(args: argparse.Namespace) -> int:
+    from .vectors import export
+    supports = None if args.supports is None else [f for f in args.supports.split(",") if f and f != "plain"]
+    items = export(Path(args.directory), args.profile, args.check, args.dtype, supports)
+    counts = ", ".join(f"{check} {n}" for check, n in Counter(item.check for item in items).items())
+    print(f"rope-suite vectors: {len(items)} cases ({counts}) written to {args.directory}")
+    return 0
+
+
+def cmd_vectors_verify(args: argparse.Namespace) -> int:
+    from .vectors import verify
+    return verify(Path(args.directory), Path(args.outputs), args.json, args.verbose)
+
+
+def add_vectors_commands(sub: argparse._SubParsersAction) -> None:
+    """``vectors export`` and ``vectors verify``: the cases as files for implementations that are not Python."""
+    p = sub.add_parser("vectors", help="test vectors for implementations that are not Python: export the cases as "
+                                       ".npy + JSON, verify the outputs another program wrote")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("export", help="write the one-call checks' cases (agreement, identity_at_zero) into DIR",
+                           description="Each case: DIR/<case id>/ with x.npy, positions.npy, reference.npy, "
+                                       "allowed_error.npy, case.json and case.txt; DIR/index.json and index.txt list "
+                                       "them. DIR must be absent, empty or an earlier export (replaced).")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick")
+    p.add_argument("--check", action="append", metavar="NAME", help="only this check's cases (repeatable)")
+    p.add_argument("--dtype", action="append", metavar="DTYPE", help="only this dtype's cases (repeatable)")
+    p.add_argument("--supports", metavar="FEATURES",
+                   help="the features the implementation has, comma-separated (interleaved, partial, a rope_type, "
+                        "mrope, axial2d; plain: none): cases with any other are left out")
+    p.set_defaults(func=cmd_vectors_export)
+    p = actions.add_parser("verify", help="judge OUTPUTS/<case id>/output.npy against the export in DIR",
+                           description="Exit 0 every case passed, 1 a case failed or has no output, 2 usage error "
+                                       "(DIR not an export, or of another format version).")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("outputs", metavar="OUTPUTS")
+    p.add_argument("--json", metavar="FILE", help="write the machine-readable report (check's) to FILE")
+    p.add_argument("--verbose", action="store_true", help="the full message of every failing case")
+    p.set_defaults(func=cmd_vectors_verify)
+
+
 def bench_quick() -> int:
     from rope_suite.benchmarks.runner import run_bench
 
@@ -372,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the score and each mutant's catching checks to FILE")
     p.set_defaults(func=cmd_mutants, passthrough=True)
     add_bench_and_report_commands(sub)
+    add_vectors_commands(sub)
     return parser
 
 
