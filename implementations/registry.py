@@ -122,6 +122,13 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    first_party=False, summary="ONNX RotaryEmbedding-23 through onnx.reference"),
     Implementation("onnxruntime", "rope_suite.implementations.thirdparty.onnx_rope:ONNXRUNTIME", "numpy",
                    ("onnx", "onnxruntime"), first_party=False, summary="ONNX RotaryEmbedding-23 in onnxruntime (CPU)"),
+    Implementation("onnxruntime-contrib", "rope_suite.implementations.thirdparty.onnxruntime_contrib_rope:ROTARY_EMBEDDING",
+                   "numpy", ("onnx", "onnxruntime"), first_party=False,
+                   summary="onnxruntime contrib com.microsoft.RotaryEmbedding (CPU kernel)"),
+    Implementation("onnxruntime-contrib-mrope",
+                   "rope_suite.implementations.thirdparty.onnxruntime_contrib_rope:MROTARY_EMBEDDING", "numpy",
+                   ("onnx", "onnxruntime"), first_party=False,
+                   summary="onnxruntime contrib com.microsoft.MRotaryEmbedding, M-RoPE sections (CPU kernel)"),
     *(Implementation(f"keras-hub-{backend}", f"rope_suite.implementations.thirdparty.keras_hub_rope:{backend.upper()}",
                      framework, ("keras", "keras_hub", module), first_party=False,
                      summary=f"keras-hub RotaryEmbedding under the {backend} Keras backend (own process)")
