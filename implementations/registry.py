@@ -129,6 +129,12 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    "rope_suite.implementations.thirdparty.onnxruntime_contrib_rope:MROTARY_EMBEDDING", "numpy",
                    ("onnx", "onnxruntime"), first_party=False,
                    summary="onnxruntime contrib com.microsoft.MRotaryEmbedding, M-RoPE sections (CPU kernel)"),
+    Implementation("mlx", "rope_suite.implementations.thirdparty.mlx_rope:MLX", "numpy", ("mlx",), first_party=False,
+                   summary="MLX mx.fast.rope (CPU build): its own base and linear scale, offsets per row",
+                   install='pip install "mlx[cpu]"'),
+    Implementation("mlx-freqs", "rope_suite.implementations.thirdparty.mlx_rope:MLX_FREQS", "numpy", ("mlx",),
+                   first_party=False, summary="MLX mx.fast.rope fed freqs= periods for every scaling (as mlx-lm does)",
+                   install='pip install "mlx[cpu]"'),
     *(Implementation(f"keras-hub-{backend}", f"rope_suite.implementations.thirdparty.keras_hub_rope:{backend.upper()}",
                      framework, ("keras", "keras_hub", module), first_party=False,
                      summary=f"keras-hub RotaryEmbedding under the {backend} Keras backend (own process)")

@@ -36,6 +36,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "onnxruntime": ("llama2-7b", "linear-x4", "gpt-neox-20b", "sam2"),
     "onnxruntime-contrib": ("llama2-7b", "qwen2.5-7b-yarn", "gpt-j-6b", "gpt-neox-20b"),
     "onnxruntime-contrib-mrope": ("qwen2-vl", "qwen3-vl"),
+    "mlx": ("llama2-7b", "linear-x4", "gpt-j-6b", "gpt-neox-20b"),
+    "mlx-freqs": ("llama3.1-8b", "qwen2.5-7b-yarn", "interleaved-full"),
     "ultralytics-sam2": ("sam2",),
     "torchtune": ("llama2-7b", "interleaved-full"),
     "torchtune-llama3": ("llama3.1-8b",),
