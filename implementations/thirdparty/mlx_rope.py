@@ -1,10 +1,11 @@
 """MLX's fused RoPE, ``mlx.core.fast.rope`` (Linux CPU build, ``pip install "mlx[cpu]"``).
 
 ``mx.fast.rope(a, dims, *, traditional, base, scale, offset, freqs=None)`` rotates the last
-axis of ``a`` [B, *, T, D] with token t of row b at position ``scale * (offset[b] + t)``
-(``mlx/fast.cpp``, the CPU kernel ``mlx/backend/cpu/rope.cpp`` / the shared ``rope`` of
-``mlx/backend/common``). It is how mlx-lm applies RoPE (``mlx_lm/models/rope_utils.py``,
-``nn.RoPE``), and this adapter calls it the way mlx-lm's attention does.
+axis of ``a`` [B, *, T, D] with token t of row b at position ``scale * (offset[b] + t)``. The
+0.32 CPU build runs the composed fallback of ``mlx/fast.cpp: rope`` (it takes float64, which a
+CPU kernel would refuse); later releases add ``mlx/backend/cpu/rope.cpp`` with the same
+formulas. It is how mlx-lm applies RoPE (``mlx_lm/models/rope_utils.py``, ``nn.RoPE``), and this
+adapter calls it the way mlx-lm's attention does.
 
 Spec -> call:
   * x [batch, seq, heads, head] is transposed to [batch, heads, seq, head] (seq second to last,
