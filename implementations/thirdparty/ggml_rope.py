@@ -281,7 +281,7 @@ RUNNING_PRODUCT_ANGLES = Deviation(
     "Each pair's angle is a running float32 product (theta = p, then theta *= theta_scale per pair, with "
     "theta_scale = powf(freq_base, -2/n_dims) rounded once), so its relative error grows with the pair "
     "index: 2.4e-6 at pair 63 of a 128-channel head (about 40 float32 roundings) where standard practice, "
-    "float32 theta_i times p, has 1.2e-7; errors reach 1.3 to 4.7 times the allowed error from positions "
+    "float32 theta_i times p, has 1.2e-7; errors reach 1.04 to 4.7 times the allowed error from positions "
     "of a few thousand.",
     f"{WHERE}: ggml_rope_cache_init and ggml_mrope_cache_init (theta *= theta_scale), "
     "ggml_compute_forward_rope_flt (theta_scale)",
