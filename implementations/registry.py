@@ -154,6 +154,13 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    summary="Ultralytics SAM 2 axial RoPE (compute_axial_cis + apply_rotary_enc)",
                    # its dependencies pull torchvision, whose CUDA build would replace a CPU torch
                    install='pip install --no-deps "ultralytics==8.4.190"'),
+    Implementation("ggml", "rope_suite.implementations.thirdparty.ggml_rope:GGML", "numpy", ("ggml",), first_party=False,
+                   summary="llama.cpp's ggml: ggml_rope_ext / ggml_rope_multi on the CPU (ctypes, ggml-python)",
+                   install='pip install "ggml-python==0.0.45"'),
+    Implementation("ggml-freq-factors", "rope_suite.implementations.thirdparty.ggml_rope:GGML_FREQ_FACTORS", "numpy",
+                   ("ggml",), first_party=False,
+                   summary="ggml_rope_ext fed freq_factors computed as llama.cpp's converter does (llama3, longrope)",
+                   install='pip install "ggml-python==0.0.45"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures
