@@ -155,10 +155,11 @@ def cells(report: dict[str, Any]) -> dict[str, Cell]:
         part = FEATURE_PARTS.get(column)
         if not ran:
             out[column] = Cell("unsupported") if under else Cell("-")
+        elif bad:  # a failure is shown even where a part is supplied: the library's share may be the cause
+            given = f" ({part} supplied by {supplied[part]})" if part in supplied else ""
+            out[column] = Cell("non-conformant", f"{len(bad)}/{len(under)} cases{given}", cause_of(bad[0]))
         elif part in supplied:
             out[column] = Cell("supplied", f"{part} by {supplied[part]}")
-        elif bad:
-            out[column] = Cell("non-conformant", f"{len(bad)}/{len(under)} cases", cause_of(bad[0]))
         elif any(c["status"] in FAILING for c, _ in ran) and not any(c["status"] not in FAILING for c in isolated):
             out[column] = Cell("masked", "every case also fails without this feature")
         else:

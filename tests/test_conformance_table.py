@@ -120,3 +120,17 @@ def test_every_adapter_runs_and_agrees_with_the_recorded_run(smoke_run: list[dic
     changed = {i: (recorded.get(i), s) for i, s in now.items() if recorded.get(i) != s}
     assert not changed, (f"{name} answers differently from the recorded run on {len(changed)} case(s) "
                          f"(recorded, now): {changed}; rerun `rope-suite check --all` and regenerate the table")
+
+
+def test_a_failure_shows_even_where_a_part_is_supplied() -> None:
+    """Supplied tables and a failure: the library's own share (its rotation, its angles) may be
+    the cause, so the cell is red and says what was supplied; without a failure it is not tested."""
+    linear = {**PLAIN, "scaling": {"rope_type": "linear"}}
+    case = lambda spec, status: {"spec": spec, "dtype": "float32", "check": "agreement", "status": status,
+                                 "id": "agreement/s/float32/per_row"}
+    report = {"target": "x", "verdict": "non-conformant", "summary": {"passed": 1, "failed": 1, "skipped": 0},
+              "supplied": {"scaling": "the caller"}, "checks": [case(PLAIN, "passed"), case(linear, "failed")]}
+    got = cells(report)
+    assert got["linear"].status == "non-conformant" and "scaling supplied by the caller" in got["linear"].detail
+    report["checks"][1]["status"] = "passed"
+    assert cells(report)["linear"].status == "supplied"
