@@ -65,26 +65,45 @@ def standard_error(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: 
 
     x holds the exact input values (already rounded to ``dtype``), [batch, seq, heads, head_dim].
     """
-    u, ua = UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF[angles]
-    phi = np.abs(reference.angles(positions, spec))[:, :, None, :]
-    g = reference.attention_factor(spec)
-    first, second = reference.pair_channels(spec)
-    a, b = np.abs(x[..., first]), np.abs(x[..., second])
-    y = np.abs(reference.apply(x, positions, spec))
-    pair = g * (a + b) * (2 * ua * phi + ua + 3 * u)
-    err = np.zeros_like(y)
-    err[..., first] = pair + u * y[..., first]
-    err[..., second] = pair + u * y[..., second]
-    return err
+    return _ErrorTerms(x, positions, spec).error(dtype, angles)
+
+
+class _ErrorTerms:
+    """What the first-order error needs of one input, computed once for any angle precision:
+    |phi|, g (|a| + |b|) per pair, |apply(x)| and the pair channels."""
+
+    def __init__(self, x: np.ndarray, positions: np.ndarray, spec: RopeSpec) -> None:
+        self.phi = np.abs(reference.angles(positions, spec))[:, :, None, :]
+        self.first, self.second = reference.pair_channels(spec)
+        self.scale = reference.attention_factor(spec) * (np.abs(x[..., self.first]) + np.abs(x[..., self.second]))
+        self.y = np.abs(reference.apply(x, positions, spec))
+
+    def error(self, dtype: str, angles: str) -> np.ndarray:
+        u, ua = UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF[angles]
+        pair = self.scale * (2 * ua * self.phi + ua + 3 * u)
+        err = np.zeros_like(self.y)
+        err[..., self.first] = pair + u * self.y[..., self.first]
+        err[..., self.second] = pair + u * self.y[..., self.second]
+        return err
+
+
+def allowed_errors(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
+                   angles: tuple[str, ...] = ANGLES) -> dict[str, np.ndarray]:
+    """:func:`allowed_error` for each angle precision of ``angles``, the terms they share computed once."""
+    terms = _ErrorTerms(x, positions, spec)
+    floor = UNIT_ROUNDOFF[dtype] * float(np.max(np.abs(x), initial=0.0))
+    out = {}
+    for precision in angles:
+        bound = SAFETY * terms.error(dtype, precision) + floor
+        bound[..., spec.rotary_dim:] = 0.0
+        out[precision] = bound
+    return out
 
 
 def allowed_error(x: np.ndarray, positions: np.ndarray, spec: RopeSpec, dtype: str,
                   angles: str = STANDARD_ANGLES) -> np.ndarray:
     """SAFETY x standard_error + floor on the rotated channels; 0 on the pass-through tail."""
-    floor = UNIT_ROUNDOFF[dtype] * float(np.max(np.abs(x), initial=0.0))
-    bound = SAFETY * standard_error(x, positions, spec, dtype, angles) + floor
-    bound[..., spec.rotary_dim:] = 0.0
-    return bound
+    return allowed_errors(x, positions, spec, dtype, (angles,))[angles]
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,9 @@ def angle_accuracy(got: np.ndarray, want: np.ndarray, x: np.ndarray, positions: 
                    dtype: str) -> str | None:
     """The most accurate angle precision of ANGLES whose bound ``got`` meets (its precision
     class), or None when it meets none of them."""
-    for angles in ANGLES:
-        if compare(got, want, allowed_error(x, positions, spec, dtype, angles)).ok:
-            return angles
-    return None
+    return class_reached(got, want, allowed_errors(x, positions, spec, dtype))
+
+
+def class_reached(got: np.ndarray, want: np.ndarray, bounds: dict[str, np.ndarray]) -> str | None:
+    """:func:`angle_accuracy` with the bounds of every precision of ANGLES already computed."""
+    return next((angles for angles in ANGLES if compare(got, want, bounds[angles]).ok), None)

@@ -96,6 +96,11 @@ class TargetRun:
         return next((r["not_installed"] for r in self.records if r.get("not_installed")), None)
 
     @property
+    def unavailable(self) -> str | None:
+        """Why the target cannot run here when its code is absent (e.g. the seed snippets' folder)."""
+        return next((r["unavailable"] for r in self.records if r.get("unavailable")), None)
+
+    @property
     def summary(self) -> dict[str, int]:
         """Counts per outcome; ``passed`` includes the observed cases (a property, not a failure)."""
         c = Counter(r["status"] for r in self.records)
@@ -114,7 +119,7 @@ class TargetRun:
         if s["passed"] == 0 and s["failed"] == 0:
             if self.not_installed:
                 return "not installed"
-            if any(r.get("unavailable") for r in self.records):  # e.g. the seed snippets' folder is absent
+            if self.unavailable:
                 return "unavailable"
         return "conformant" if s["passed"] > 0 and s["failed"] == 0 and not self.stopped else "non-conformant"
 
@@ -295,8 +300,7 @@ def print_run(run: TargetRun, console: Any, verbose: bool = False, shown_cases: 
         console.print(f"[bold]{run.target}[/bold]: [red]cannot load[/red]: {run.load_error}")
         return
     if run.verdict == "unavailable":
-        reason = next(r["unavailable"] for r in run.records if r.get("unavailable"))
-        console.print(f"{run.target}: unavailable: {reason}", markup=False)
+        console.print(f"{run.target}: unavailable: {run.unavailable}", markup=False)
         return
     if run.verdict == "not installed":
         missing = run.not_installed

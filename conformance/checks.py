@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,9 @@ class Outcome:
     value: float | None = None  # a reported figure (the precision horizon)
     note: str = ""
     angles: str | None = None  # the angle accuracy reached (accuracy.ANGLES), for checks against the reference
+
+
+IN_PLACE, CALL_ORDER = "writes its input in place", "call-order dependent"  # the labelled properties
 
 
 class PropertyObserved(Exception):
@@ -75,7 +79,9 @@ class Check:
     None when the check keeps within max_position itself; arrays: how many input-sized arrays
     it passes (x; q and k; x and a cotangent), for the memory estimate; rows_seq: the (rows,
     tokens) of those arrays when they are not the case's (batch, seq); one_call: the check is
-    one rope() call judged against the reference (exportable as test vectors), or None.
+    one rope() call judged against the reference (exportable as test vectors), or None;
+    keeps_instance: the check calls the kept instance on every case (it tests call order itself),
+    where the others get a fresh one for a length-dependent spec (Subject.for_case).
     """
 
     name: str
@@ -89,6 +95,7 @@ class Check:
     arrays: int = 1
     rows_seq: Callable[[Case], tuple[int, int]] | None = None
     one_call: OneCall | None = None
+    keeps_instance: bool = False
 
     def estimated_bytes(self, case: Case) -> int:
         """Roughly the most memory the check allocates on ``case``: per array it passes, the native
@@ -120,9 +127,9 @@ def against_reference(check: str, what: str, subject: Subject, case: Case, x: np
     """Judge an output against the reference (:func:`within_bound`) under the accuracy model of its
     input ``x`` (float32 angles, or float64 for float64 in strict mode), with the angle accuracy
     reached."""
-    bound = accuracy.allowed_error(x, positions, case.spec, case.dtype, subject.angles(case.dtype))
-    reached = accuracy.angle_accuracy(got, want, x, positions, case.spec, case.dtype)
-    return within_bound(check, what, subject.name, case, positions, got, want, bound, array=array, angles=reached)
+    bounds = accuracy.allowed_errors(x, positions, case.spec, case.dtype)  # every precision, for the class
+    return within_bound(check, what, subject.name, case, positions, got, want, bounds[subject.angles(case.dtype)],
+                        array=array, angles=accuracy.class_reached(got, want, bounds))
 
 
 def within_bound(check: str, what: str, implementation: str, case: Case, positions: np.ndarray, got: np.ndarray,
@@ -146,6 +153,16 @@ def first_difference(a: np.ndarray, b: np.ndarray) -> tuple[list[int], int]:
     differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
     where = np.argwhere(differ)
     return [int(i) for i in where[0]], len(where)
+
+
+def exact_difference(got: np.ndarray, want: np.ndarray, positions: np.ndarray, wanted_label: str) -> dict[str, Any]:
+    """The Mismatch fields of two outputs that should be bit-identical: the first element that
+    differs, its position, got vs wanted, and how many differ (the bound is 0)."""
+    index, count = first_difference(got, want)
+    where = tuple(index)
+    return dict(index=index, position=positions[index[0], index[1]].tolist(), got=float(got[where]),
+                wanted=float(want[where]), wanted_label=wanted_label, error=abs(float(got[where] - want[where])),
+                bound=0.0, over=count, total=got.size)
 
 
 # --- check functions --------------------------------------------------------------------------------
@@ -281,32 +298,20 @@ def output_contract(subject: Subject, case: Case) -> Outcome:
         index, _ = first_difference(x_after, x_before)
         problems.append((f"x was modified in place: x{index} was {x_before[tuple(index)]:.8g}, "
                          f"is {x_after[tuple(index)]:.8g}", x_after, x_before, "before the call"))
+    in_place = problems[:]
     if not np.array_equal(to_numpy(fw, pn), p_before):
         problems.append(("positions were modified in place", None, None, ""))
     if not np.array_equal(first, second, equal_nan=True):
         index, _ = first_difference(second, first)
         problems.append((f"not deterministic: two calls differ at x{index}: {first[tuple(index)]:.8g} vs "
                          f"{second[tuple(index)]:.8g}", second, first, "first call"))
-    in_place = [p for p in problems if p[0].startswith("x was modified in place")]
     if problems and problems == in_place:
-        _, got, want, label = in_place[0]
-        index, count = first_difference(got, want)
-        where = tuple(index)
-        raise PropertyObserved("writes its input in place", Mismatch.of(
-            "output_contract", "output contract", subject.name, case, index=index,
-            position=pos[index[0], index[1]].tolist(), got=float(got[where]), wanted=float(want[where]),
-            wanted_label=label, error=abs(float(got[where] - want[where])), bound=0.0, over=count, total=got.size,
-            cause=in_place[0][0]))
+        cause, got, want, label = in_place[0]
+        raise PropertyObserved(IN_PLACE, Mismatch.of("output_contract", "output contract", subject.name, case,
+                                                     cause=cause, **exact_difference(got, want, pos, label)))
     if problems:
-        found: dict = {}
         shown = next((p for p in problems if p[1] is not None), None)
-        if shown is not None:
-            _, got, want, label = shown
-            index, count = first_difference(got, want)
-            where = tuple(index)
-            found = dict(index=index, position=pos[index[0], index[1]].tolist(), got=float(got[where]),
-                         wanted=float(want[where]), wanted_label=label, error=abs(float(got[where] - want[where])),
-                         bound=0.0, over=count, total=got.size)
+        found = exact_difference(shown[1], shown[2], pos, shown[3]) if shown is not None else {}
         raise CheckFailed(Mismatch.of("output_contract", "output contract", subject.name, case,
                                       cause="; ".join(p[0] for p in problems), **found))
     return Outcome(note="ok")
@@ -335,16 +340,13 @@ def stateless(subject: Subject, case: Case) -> Outcome:
         got = kept.rope(x, pos, spec, dtype)
         want = subject.new_instance().rope(x, pos, spec, dtype)
         if not np.array_equal(got, want, equal_nan=True):
-            index, count = first_difference(got, want)
-            where = tuple(index)
-            history = ", ".join(earlier)
-            raise PropertyObserved("call-order dependent", Mismatch.of(
-                "stateless", "stateless", subject.name, case, index=index, position=pos[index[0], index[1]].tolist(),
-                got=float(got[where]), wanted=float(want[where]), wanted_label="fresh instance",
-                error=abs(float(got[where] - want[where])), bound=0.0, over=count, total=got.size,
-                max_abs_err=float(np.max(np.abs(got - want))),
-                cause=f"the {label} call (max position {int(pos.max())}) after {history} differs from the same call "
-                      f"on a fresh instance by up to {float(np.max(np.abs(got - want))):.3g}"))
+            largest = float(np.max(np.abs(got - want)))
+            raise PropertyObserved(CALL_ORDER, Mismatch.of(
+                "stateless", "stateless", subject.name, case, max_abs_err=largest,
+                cause=f"the {label} call (max position {int(pos.max())}) after "
+                      f"{', '.join(earlier) or 'the earlier cases'} differs from the same call on a fresh instance "
+                      f"by up to {largest:.3g}",
+                **exact_difference(got, want, pos, "fresh instance")))
         earlier.append(f"the {label} call (max position {int(pos.max())})")
     return Outcome(note="ok")
 
@@ -419,9 +421,8 @@ ISOLATED: tuple[str, ...] = ("interleaved-full", "gpt-neox-20b", "partial-one-pa
 
 def agreement_cases(profile: str) -> list[Case]:
     """Every spec and dtype (quick: the representative specs, one per scaling type and one per
-    feature on its own), the
-    dynamic/LongRoPE boundaries, every position pattern, int32 positions, heads == seq, and
-    large positions in every dtype."""
+    feature on its own), the dynamic/LongRoPE boundaries, every position pattern, int32
+    positions, heads == seq, and large positions in every dtype."""
     full = profile == "full"
     specs = tuple(SPECS) if full else tuple(dict.fromkeys(representative(profile) + FIRST_EXAMPLES + ISOLATED
                                                           + ("qwen3-vl",)))
@@ -450,7 +451,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
           lambda p: _each(PARTIAL, FLOAT_DTYPES)),
     Check("stateless", stateless, "each call of long, middle, short equals a fresh instance's (reported)",
           lambda p: _each(("llama2-7b", "dynamic-above", "longrope-long", "qwen2-vl"), ("float32",)),
-          largest_position=stateless_positions),
+          largest_position=stateless_positions, keeps_instance=True),
     Check("output_contract", output_contract, "shape, dtype, finite, no mutation, deterministic",
           lambda p: [*_each(("llama2-7b",), FLOAT_DTYPES), *_each(representative(p)[1:], ("float32",))]),
     Check("gradient", gradient, "VJP equals the inverse rotation of the cotangent",

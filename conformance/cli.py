@@ -96,7 +96,7 @@ def conformance_of_installed() -> int:
     each in its own process; the report goes to results/check-all.json, the matrix to the screen.
     Third-party deviations are findings, not a failure of this step."""
     from rope_suite.reports.conformance_table import load_reports, markdown_table
-    from rope_suite.reports.findings import findings, markdown, write_scripts
+    from rope_suite.reports.findings import publish
 
     from .check_command import EXIT_USAGE, check, expand
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -104,10 +104,9 @@ def conformance_of_installed() -> int:
     code = check(expand([], True), profile="quick", json_path=str(report), pytest_args=[], shown_cases=0)
     reports = load_reports([report])
     print(markdown_table(reports))
-    found = findings(reports)
-    scripts = write_scripts(found, RESULTS_DIR / "findings")
+    found, text = publish(reports, RESULTS_DIR / "findings", relative_to=Path.cwd())
     print(f"\nFindings ({len(found)}, reproductions in {RESULTS_DIR / 'findings'}):")
-    print(markdown(found, scripts, relative_to=Path.cwd()))
+    print(text)
     print(f"\nEvery case, with its reason: {report} (rope-suite check --verbose prints them on the terminal)")
     return EXIT_USAGE if code == EXIT_USAGE else 0
 
@@ -137,10 +136,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, records))
     for name, rec in records.items():
         kind = "first-party" if rec.first_party else "third-party"
-        missing = rec.unavailable()
-        state = f"missing {rec.missing()}" if rec.missing() else ("unavailable" if missing else "installed")
+        missing, unavailable = rec.missing(), rec.unavailable()
+        state = f"missing {missing}" if missing else ("unavailable" if unavailable else "installed")
         print(f"{name:<{width}}  {rec.framework or '?':<10} {kind:<11} {state:<22} {rec.summary}")
-        if args.supports and not missing:
+        if args.supports and not unavailable:
             print(f"{'':<{width}}  supports: {supported_summary(rec, SPECS, FLOAT_DTYPES)}")
     return 0
 
@@ -199,12 +198,11 @@ def cmd_check(args: argparse.Namespace, pytest_args: list[str]) -> int:
 def cmd_findings(args: argparse.Namespace) -> int:
     """Every distinct third-party deviation in check reports, each with a standalone reproduction."""
     from rope_suite.reports.conformance_table import load_reports, update_readme
-    from rope_suite.reports.findings import END, START, findings, markdown, write_scripts
+    from rope_suite.reports.findings import END, START, publish
     paths = args.reports or [str(CHECK_REPORT)]
-    found = findings(load_reports(paths))
-    scripts = write_scripts(found, Path(args.scripts))
     readme = Path(args.readme) if args.readme else None
-    text = markdown(found, scripts, relative_to=readme.resolve().parent if readme else Path.cwd())
+    found, text = publish(load_reports(paths), Path(args.scripts),
+                          relative_to=readme.resolve().parent if readme else Path.cwd())
     if readme:
         update_readme(readme, text, (START, END))
         print(f"rope-suite: {len(found)} findings written into {readme}; reproductions in {args.scripts}")

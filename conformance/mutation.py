@@ -2,7 +2,8 @@
 
 Every mutant in ``rope_suite.implementations.mutants`` is one real, cited bug. All run in one pytest
 subprocess (they are small torch plug-ins); a mutant is caught when at least one of its cases
-fails or observes a labelled property (a mutant that writes x in place or keeps state). The score is caught / total; the exit code is 0 only at 100%.
+fails or observes a labelled property (a mutant that writes x in place or keeps state). The
+score is caught / total; the exit code is 0 only at 100%.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_check(rope_subject: Subject, rope_planned: Planned, rope_record: dict[s
                       and subject.beyond_max_position(check.largest_position(case))))
         if reason:
             pytest.skip(reason)
-        outcome = check.run(subject if check.name == "stateless" else subject.for_case(case.spec), case)
+        outcome = check.run(subject if check.keeps_instance else subject.for_case(case.spec), case)
     except PropertyObserved as observed:  # a labelled property, recorded as "observed", not a failure
         record.update(property=observed.label, mismatch=observed.mismatch.fields(), reason=str(observed))
         outcome = None

@@ -131,16 +131,28 @@ def cause_key(case: dict[str, Any]) -> str:
     return f"deviation:{found['name']}" if found else f"problem:{case.get('problem') or 'wrong numbers'}"
 
 
+def failing_by_cause(cases: Iterable[dict[str, Any]]) -> dict[str, set[frozenset[str]]]:
+    """cause -> the feature sets of the failing cases of that cause (what :func:`charge` compares with)."""
+    out: dict[str, set[frozenset[str]]] = defaultdict(set)
+    for case in cases:
+        features = features_of(case)
+        if case["status"] in FAILING and features is not None:
+            out[cause_key(case)].add(features)
+    return out
+
+
+def charge(case: dict[str, Any], failing: dict[str, set[frozenset[str]]]) -> frozenset[str]:
+    """The columns a failing case (with a spec) is charged to, against failures of its own cause."""
+    return charged(features_of(case), failing[cause_key(case)])
+
+
 def cells(report: dict[str, Any]) -> dict[str, Cell]:
     """feature -> Cell for one target's report."""
     if report.get("verdict") in ("not installed", "unavailable"):
         return {feature: Cell(report["verdict"]) for feature in FEATURES}
     judged = [(c, features_of(c)) for c in report.get("checks", []) if c.get("check") not in JUDGED_OUT]
     judged = [(c, f) for c, f in judged if f is not None]
-    failing: dict[str, set[frozenset[str]]] = defaultdict(set)  # per cause: the feature sets that fail
-    for c, f in judged:
-        if c["status"] in FAILING:
-            failing[cause_key(c)].add(f)
+    failing = failing_by_cause(c for c, _ in judged)
     supplied = report.get("supplied") or {}
     by_column: dict[str, list[tuple[dict[str, Any], frozenset[str]]]] = defaultdict(list)
     for case, features in judged:
@@ -150,7 +162,7 @@ def cells(report: dict[str, Any]) -> dict[str, Cell]:
     for column in FEATURES:
         under = by_column.get(column, [])
         ran = [(c, f) for c, f in under if c["status"] != "skipped"]
-        bad = [c for c, f in ran if c["status"] in FAILING and column in charged(f, failing[cause_key(c)])]
+        bad = [c for c, _ in ran if c["status"] in FAILING and column in charge(c, failing)]
         isolated = [c for c, f in ran if columns_of(f) == {column}]
         part = FEATURE_PARTS.get(column)
         if not ran:

@@ -22,11 +22,11 @@ import numpy as np
 
 from rope_suite.conformance import reference
 from rope_suite.conformance.cases import Case
-from rope_suite.conformance.checks import STATELESS_ORDER
+from rope_suite.conformance.checks import CALL_ORDER, IN_PLACE, STATELESS_ORDER
 from rope_suite.conformance.records import FAILING, OBSERVED
 from rope_suite.implementations.registry import REGISTRY
 
-from .conformance_table import short, charged, features_of, headline
+from .conformance_table import charge, failing_by_cause, features_of, headline, short
 
 UNDIAGNOSED = "not yet diagnosed"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
@@ -83,8 +83,7 @@ def findings(reports: list[dict[str, Any]]) -> list[Finding]:
         if not third_party(report["target"]):
             continue
         found = [c for c in report.get("checks", []) if c["status"] in FAILING or c["status"] == OBSERVED]
-        failing = {f for c in found if c["status"] in FAILING and not c.get("deviation")
-                   and (f := features_of(c)) is not None}  # the undiagnosed failures, grouped below
+        failing = failing_by_cause(found)
         groups: dict[str, Finding] = {}
         for case in found:
             key, finding = _diagnosis(report, case, failing)
@@ -93,7 +92,8 @@ def findings(reports: list[dict[str, Any]]) -> list[Finding]:
     return out
 
 
-def _diagnosis(report: dict[str, Any], case: dict[str, Any], failing: set) -> tuple[str, Finding]:
+def _diagnosis(report: dict[str, Any], case: dict[str, Any], failing: dict[str, set[frozenset[str]]]
+               ) -> tuple[str, Finding]:
     target, versions = report["target"], report.get("versions") or {}
     framework = report.get("framework") or ""
     found = case.get("deviation")
@@ -103,8 +103,7 @@ def _diagnosis(report: dict[str, Any], case: dict[str, Any], failing: set) -> tu
     if case.get("property"):
         return f"property:{case['property']}", Finding(target, framework, versions, UNDIAGNOSED,
                                                        f"{case['property']} ({case.get('check')})", "", "")
-    features = features_of(case)
-    columns = sorted(charged(features, failing)) if features is not None else ["drawn specs"]
+    columns = sorted(charge(case, failing)) if features_of(case) is not None else ["drawn specs"]
     problem = case.get("problem") or "wrong numbers"
     summary = f"{problem} in {', '.join(columns) or 'cases that also fail without their features'}"
     return f"{problem}:{columns}", Finding(target, framework, versions, UNDIAGNOSED, summary, "", "")
@@ -115,9 +114,9 @@ def _diagnosis(report: dict[str, Any], case: dict[str, Any], failing: set) -> tu
 def script_kind(case: dict[str, Any]) -> str | None:
     """How a script replays the case: compare values, expect an exception, replay the call
     order, or watch the input; None when no standalone replay is written for its check."""
-    if case.get("property") == "call-order dependent":
+    if case.get("property") == CALL_ORDER:
         return "stateless"
-    if case.get("property") == "writes its input in place":
+    if case.get("property") == IN_PLACE:
         return "in place"
     if case.get("problem") == "raised":
         return "raised"
@@ -311,6 +310,13 @@ def write_scripts(found: list[Finding], folder: Path) -> dict[str, Path]:
             path.write_text(script)
             written[finding.slug] = path
     return written
+
+
+def publish(reports: list[dict[str, Any]], folder: Path, relative_to: Path) -> tuple[list[Finding], str]:
+    """The findings of ``reports``, their scripts written into ``folder``, and the Markdown list
+    (links relative to ``relative_to``)."""
+    found = findings(reports)
+    return found, markdown(found, write_scripts(found, folder), relative_to)
 
 
 def markdown(found: list[Finding], scripts: dict[str, Path], relative_to: Path | None = None) -> str:

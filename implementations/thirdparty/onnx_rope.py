@@ -88,21 +88,31 @@ def rotary_model(with_position_ids: bool, interleaved: bool, rotary_dim: int | N
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
-def caches(positions: np.ndarray, spec: RopeSpec) -> dict[str, np.ndarray]:
-    """The operator's cache inputs (float64) and, for 1D positions, ``position_ids``."""
-    if spec.n_axes > 1:
-        cos, sin = reference.cos_sin(positions, spec)  # [batch, seq, r/2] per token
-        return {"cos_cache": cos, "sin_cache": sin}
-    pos = positions.astype(np.int64)
+def cache_table(positions: np.ndarray, spec: RopeSpec, seq: int) -> dict[str, np.ndarray]:
+    """Float64 caches [rows, r/2] with a row per position (0..max(position) when that is below
+    DENSE_TABLE_ROWS, else only the positions used; every pair at that position, on every axis),
+    padded to at least ``seq`` rows (onnxruntime's kernels want rows >= seq), and the positions as
+    row indices (``ids``, the shape of ``positions``)."""
+    pos = np.asarray(positions).astype(np.int64)
     top = int(pos.max()) if pos.size else 0
     if top < DENSE_TABLE_ROWS:
         rows, ids = np.arange(top + 1), pos
     else:
         rows, inverse = np.unique(pos, return_inverse=True)
         ids = inverse.reshape(pos.shape).astype(np.int64)
-    cos, sin = reference.cos_sin(rows[None, :], spec)  # max(rows) = max(pos): same sequence length
-    pad = ((0, max(0, pos.shape[1] - len(rows))), (0, 0))  # onnxruntime wants rows >= seq
-    return {"cos_cache": np.pad(cos[0], pad), "sin_cache": np.pad(sin[0], pad), "position_ids": ids}
+    table = rows[None, :] if spec.n_axes == 1 else np.repeat(rows[None, :, None], spec.n_axes, axis=-1)
+    cos, sin = reference.cos_sin(table, spec)  # max(rows) = max(positions): same sequence length
+    pad = ((0, max(0, seq - len(rows))), (0, 0))
+    return {"cos_cache": np.pad(cos[0], pad), "sin_cache": np.pad(sin[0], pad), "ids": ids}
+
+
+def caches(positions: np.ndarray, spec: RopeSpec) -> dict[str, np.ndarray]:
+    """The operator's cache inputs (float64) and, for 1D positions, ``position_ids``."""
+    if spec.n_axes > 1:
+        cos, sin = reference.cos_sin(positions, spec)  # [batch, seq, r/2] per token
+        return {"cos_cache": cos, "sin_cache": sin}
+    table = cache_table(positions, spec, positions.shape[1])
+    return {"cos_cache": table["cos_cache"], "sin_cache": table["sin_cache"], "position_ids": table["ids"]}
 
 
 REPRODUCTION = """import numpy as np

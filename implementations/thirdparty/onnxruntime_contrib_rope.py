@@ -50,7 +50,7 @@ import numpy as np
 
 from rope_suite.conformance import reference
 from rope_suite.conformance.spec import MRope, RopeSpec
-from rope_suite.implementations.thirdparty.onnx_rope import DENSE_TABLE_ROWS
+from rope_suite.implementations.thirdparty.onnx_rope import DENSE_TABLE_ROWS, cache_table
 
 DOMAIN = "com.microsoft"
 DTYPES: tuple[str, ...] = ("float32", "float16")
@@ -58,32 +58,17 @@ SUPPLIER = "the suite's float64 reference (cos/sin caches)"
 SUPPLIED: dict[str, str] = {"frequencies": SUPPLIER, "scaling": SUPPLIER, "attention_factor": SUPPLIER}
 
 
-def _table(rows: np.ndarray, spec: RopeSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(cos, sin) float64 [len(rows), r/2]: one row per position, every pair at that position."""
-    positions = rows[None, :] if spec.n_axes == 1 else np.repeat(rows[None, :, None], spec.n_axes, axis=-1)
-    cos, sin = reference.cos_sin(positions, spec)  # max(rows) = max(positions): same sequence length
-    return cos[0], sin[0]
-
-
 def feeds_for(positions: np.ndarray, spec: RopeSpec, seq: int) -> dict[str, np.ndarray]:
     """``position_ids`` (int64, [1], [batch, seq] or [3, batch, seq]) and the caches (float64)."""
-    pos = np.asarray(positions).astype(np.int64)
-    top = int(pos.max()) if pos.size else 0
-    if top < DENSE_TABLE_ROWS:
-        rows, ids = np.arange(top + 1), pos
-    else:
-        rows, inverse = np.unique(pos, return_inverse=True)
-        ids = inverse.reshape(pos.shape).astype(np.int64)
-    cos, sin = _table(rows, spec)
-    pad = ((0, max(0, seq - len(rows))), (0, 0))  # the kernel wants rows >= seq
-    out = {"cos_cache": np.pad(cos, pad), "sin_cache": np.pad(sin, pad)}
+    table = cache_table(positions, spec, seq)
+    ids = table.pop("ids")
     if spec.n_axes > 1:
-        out["position_ids"] = np.ascontiguousarray(np.moveaxis(ids, -1, 0))  # [3, batch, seq]
+        table["position_ids"] = np.ascontiguousarray(np.moveaxis(ids, -1, 0))  # [3, batch, seq]
     elif ids.size and np.array_equal(ids, np.broadcast_to(ids[0, 0] + np.arange(ids.shape[1]), ids.shape)):
-        out["position_ids"] = ids[0, :1].copy()  # the offset form: start + s for every row
+        table["position_ids"] = ids[0, :1].copy()  # the offset form: start + s for every row
     else:
-        out["position_ids"] = ids
-    return out
+        table["position_ids"] = ids
+    return table
 
 
 def model_for(spec: RopeSpec, dtype_name: str, heads: int, offset_form: bool) -> Any:
