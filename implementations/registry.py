@@ -161,6 +161,20 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("ggml",), first_party=False,
                    summary="ggml_rope_ext fed freq_factors computed as llama.cpp's converter does (llama3, longrope)",
                    install='pip install "ggml-python==0.0.45"'),
+    Implementation("diffusers", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers get_1d_rotary_pos_embed + apply_rotary_emb, real path (both pairings, "
+                           "Stable Audio's partial rotary, linear_factor)",
+                   # its dependencies are optional for these modules; --no-deps keeps the CPU torch
+                   install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("diffusers-complex", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS_COMPLEX", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers get_1d_rotary_pos_embed + apply_rotary_emb, complex path (use_real=False, Lumina)",
+                   install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("diffusers-flux", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS_FLUX", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers FLUX FluxPosEmbed(axes_dim) + apply_rotary_emb: 2D axial positions",
+                   install='pip install --no-deps "diffusers==0.42.1"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures
