@@ -175,6 +175,17 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("torch", "diffusers"), first_party=False,
                    summary="diffusers FLUX FluxPosEmbed(axes_dim) + apply_rotary_emb: 2D axial positions",
                    install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("timm", "rope_suite.implementations.thirdparty.timm_rope:TIMM", "torch", ("torch", "timm"),
+                   first_party=False,
+                   summary="timm RotaryEmbeddingCat + apply_rot_embed_cat (EVA-02 axial RoPE, both pairings)",
+                   # timm's package imports torchvision, whose CUDA build would replace a CPU torch;
+                   # the adapter loads timm/layers/pos_embed_sincos.py alone
+                   install='pip install --no-deps "timm==1.0.31"'),
+    Implementation("x-transformers", "rope_suite.implementations.thirdparty.x_transformers_rope:X_TRANSFORMERS", "torch",
+                   ("torch", "x_transformers"), first_party=False,
+                   summary="x-transformers RotaryEmbedding + apply_rotary_pos_emb (partial rotary, "
+                           "interpolation_factor, base_rescale_factor)",
+                   install='pip install "x-transformers==2.31.10"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures
