@@ -123,23 +123,24 @@ DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 EMBEDDINGS = "diffusers/models/embeddings.py"
 
 
-def rotate_real(x: torch.Tensor, positions: torch.Tensor, theta: float, linear_factor: float, interleaved: bool,
-                partial: Any = None) -> torch.Tensor:
-    """diffusers' real path per batch row: ``get_1d_rotary_pos_embed(use_real=True)`` for the row's
-    positions, then ``apply_rotary_emb`` on x [batch, seq, heads, head_dim] (sequence_dim 1), or,
-    for partial rotary, ``partial`` (Stable Audio's ``apply_partial_rotary_emb``, x [B, H, S, D])."""
+def rotate_real(x: torch.Tensor, positions: torch.Tensor, dim: int, theta: float, linear_factor: float,
+                interleaved: bool, partial_processor: Any = None) -> torch.Tensor:
+    """diffusers' real path per batch row: ``get_1d_rotary_pos_embed(dim, use_real=True)`` for the
+    row's positions, then ``apply_rotary_emb`` on x [batch, seq, heads, head_dim] (sequence_dim 1),
+    or, given a ``StableAudioAttnProcessor2_0``, its ``apply_partial_rotary_emb`` (x [B, H, S, D]),
+    which rotates the first ``dim`` channels and passes the rest through."""
     from diffusers.models.embeddings import apply_rotary_emb, get_1d_rotary_pos_embed
 
     rows = []
     for b in range(x.shape[0]):
-        dim = x.shape[-1] if partial is None else partial.rotary_dim
         cos_sin = get_1d_rotary_pos_embed(dim, positions[b], theta=theta, use_real=True, linear_factor=linear_factor,
                                           repeat_interleave_real=interleaved)
-        if partial is None:
+        if partial_processor is None:
             rows.append(apply_rotary_emb(x[b:b + 1], cos_sin, use_real=True,
                                          use_real_unbind_dim=-1 if interleaved else -2, sequence_dim=1))
         else:
-            rows.append(partial.processor.apply_partial_rotary_emb(x[b:b + 1].transpose(1, 2), cos_sin).transpose(1, 2))
+            rotated = partial_processor.apply_partial_rotary_emb(x[b:b + 1].transpose(1, 2), cos_sin)
+            rows.append(rotated.transpose(1, 2))
     return torch.cat(rows)
 
 
@@ -166,16 +167,6 @@ def rotate_flux(pos_embed: Any, x: torch.Tensor, positions: torch.Tensor) -> tor
                       for b in range(x.shape[0])])
 
 
-class PartialRotary:
-    """Stable Audio's partial rotary: a kept ``StableAudioAttnProcessor2_0`` and the rotary width r."""
-
-    def __init__(self, rotary_dim: int) -> None:
-        from diffusers.models.attention_processor import StableAudioAttnProcessor2_0
-
-        self.processor = StableAudioAttnProcessor2_0()
-        self.rotary_dim = rotary_dim
-
-
 FLOAT32_ROTATION = Deviation(
     "float32-rotation", "precision choice",
     "apply_rotary_emb rotates x.float() (float32 products, or complex64 on the complex path) whatever x's "
@@ -198,7 +189,7 @@ class DiffusersRope:
 
     def __init__(self, complex_path: bool) -> None:
         self.complex_path = complex_path
-        self._partial: dict[RopeSpec, PartialRotary] = {}
+        self._processors: dict[RopeSpec, Any] = {}
 
     def __repr__(self) -> str:
         return f"DiffusersRope(complex_path={self.complex_path})"
@@ -210,19 +201,20 @@ class DiffusersRope:
             return True
         return not self.complex_path and spec.convention == "half"  # Stable Audio's partial path
 
-    def partial(self, spec: RopeSpec) -> PartialRotary | None:
-        """The kept Stable Audio processor for a partial spec; None for a whole-head spec."""
+    def partial_processor(self, spec: RopeSpec) -> Any:
+        """The kept ``StableAudioAttnProcessor2_0`` for a partial spec; None for a whole-head spec."""
         if spec.rotary_dim == spec.head_dim:
             return None
-        if spec not in self._partial:
-            self._partial[spec] = PartialRotary(spec.rotary_dim)
-        return self._partial[spec]
+        if spec not in self._processors:
+            processors = importlib.import_module("diffusers.models.attention_processor")
+            self._processors[spec] = processors.StableAudioAttnProcessor2_0()
+        return self._processors[spec]
 
     def rope(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """x [batch, seq, heads, head_dim] rotated at positions [batch, seq], one library call per row."""
         if not self.complex_path:
-            return rotate_real(x, positions, spec.base, _linear_factor(spec), spec.convention == "interleaved",
-                               self.partial(spec))
+            return rotate_real(x, positions, spec.rotary_dim, spec.base, _linear_factor(spec),
+                               spec.convention == "interleaved", self.partial_processor(spec))
         if spec.convention == "interleaved":
             return rotate_complex(x, positions, spec.base, _linear_factor(spec))
         r = spec.rotary_dim
@@ -235,10 +227,13 @@ class DiffusersRope:
             return None
         theta, factor, r = spec.base, _linear_factor(spec), spec.rotary_dim
         if not self.complex_path:
-            helpers: list[Any] = [rotate_real, PartialRotary]
-            partial = "None" if r == spec.head_dim else f"PartialRotary({r})"
-            setup = f"    partial = {partial}  # kept across calls, as the adapter keeps it\n"
-            body = f"rotate_real(x, positions, {theta!r}, {factor!r}, {spec.convention == 'interleaved'}, partial)"
+            helpers: list[Any] = [rotate_real]
+            setup = "    processor = None\n"
+            if r < spec.head_dim:  # Stable Audio's partial rotary, one processor kept across calls
+                setup = ("    from diffusers.models.attention_processor import StableAudioAttnProcessor2_0\n\n"
+                         "    processor = StableAudioAttnProcessor2_0()\n")
+            body = (f"rotate_real(x, positions, {r}, {theta!r}, {factor!r}, {spec.convention == 'interleaved'}, "
+                    "processor)")
         else:
             helpers, setup = [rotate_complex], ""
             body = f"rotate_complex({{x}}, positions, {theta!r}, {factor!r})"

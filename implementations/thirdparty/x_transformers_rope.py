@@ -78,12 +78,22 @@ def rotate(module: Any, x: torch.Tensor, positions: torch.Tensor) -> torch.Tenso
     return apply_rotary_pos_emb(x.transpose(1, 2), freqs, scale).transpose(1, 2)
 
 
+DIM_2_ZERO_DIVISION = Deviation(
+    "dim-2-zero-division", "bug",
+    "RotaryEmbedding(dim=2) raises ZeroDivisionError: __init__ computes base_rescale_factor ** (dim / (dim - 2)) "
+    "even when base_rescale_factor is 1, so a rotary dimension of one pair (rotary_emb_dim=2, which "
+    "AttentionLayers accepts) cannot be built.",
+    f"{WHERE}: RotaryEmbedding.__init__",
+    lambda record: "ZeroDivisionError" in (record.get("reason") or "")
+    and (record.get("spec") or {}).get("rotary_dim") == 2)
+
+
 class XTransformersRope:
     """``x_transformers.x_transformers.RotaryEmbedding`` as a plug-in object."""
 
     framework = "torch"
     device = "cpu"
-    deviations: tuple[Deviation, ...] = ()
+    deviations: tuple[Deviation, ...] = (DIM_2_ZERO_DIVISION,)
 
     def __init__(self) -> None:
         self._modules: dict[RopeSpec, Any] = {}
