@@ -20,7 +20,8 @@ What the library computes:
     matching the ``repeat_interleave_real=True`` layout; ``use_real_unbind_dim=-2`` views them
     as two halves (``reshape(..., 2, -1)``) and rotates with ``cat([-x2, x1])``: rotate-half pairs
     (i, i + D/2), matching ``repeat_interleave_real=False``. (The two other combinations pair one
-    layout with the other rotation; no diffusers model uses them, and they are not RoPE.)
+    layout with the other rotation, which turns a pair's two channels by different angles, so is
+    no rotation; no diffusers model uses them.)
     ``(x.float() * cos + x_rotated.float() * sin).to(x.dtype)``: float32 products, one rounding.
     ``sequence_dim`` 1 takes x [B, S, H, D], 2 takes [B, H, S, D]; cos/sin are [S, D], one row
     of positions for the whole batch. Complex path (``use_real=False``, Lumina): ``view_as_complex
@@ -55,8 +56,10 @@ Three plug-in objects (three records), because the entry points differ:
     a base multiplier, not HF's NTK factor s (base * s^(r/(r-2))); diffusers' own callers read it
     both ways (``pipeline_lumina.py`` passes its scaling factor as ``ntk_factor``,
     ``transformer_cosmos.py`` computes ``rope_scale ** (dim / (dim - 2))`` itself and folds it
-    into theta). Mapping factor -> ntk_factor would put a different formula under HF's name, and
-    passing s^(r/(r-2)) would be the adapter computing the scaling. dynamic, yarn, llama3,
+    into theta). Mapping factor -> ntk_factor would put a different formula under HF's name (as
+    Lumina passes it, it differs from HF's ntk by up to 5.6 on the suite's ntk-x8 example at
+    positions below 4096: base * 8 against base * 8^(64/62)), and passing s^(r/(r-2)) would be the
+    adapter computing the scaling. dynamic, yarn, llama3,
     longrope: not in the library.
   * ``multi_axis``: unsupported (see ``DIFFUSERS_FLUX``).
   * Positions: cos/sin take one row of positions [S] for the whole batch, so the adapter calls
@@ -167,12 +170,25 @@ def rotate_flux(pos_embed: Any, x: torch.Tensor, positions: torch.Tensor) -> tor
                       for b in range(x.shape[0])])
 
 
-FLOAT32_ROTATION = Deviation(
+def _float64_failure(record: Any) -> bool:
+    return record.get("dtype") == "float64" and record.get("status") == "failed"
+
+
+FLOAT32_ANGLES = Deviation(
+    "float32-angles", "precision choice",
+    "get_1d_rotary_pos_embed computes frequencies and angles in float32 (its freqs_dtype default) and "
+    "apply_rotary_emb rotates x.float() (float32 products, complex64 on the complex path), so a float64 input "
+    "gets float32 angles and a float32 rotation.",
+    f"{EMBEDDINGS}: get_1d_rotary_pos_embed (freqs_dtype=torch.float32), apply_rotary_emb (x.float())",
+    _float64_failure)
+
+FLUX_FLOAT32_ROTATION = Deviation(
     "float32-rotation", "precision choice",
-    "apply_rotary_emb rotates x.float() (float32 products, or complex64 on the complex path) whatever x's "
-    "dtype, so a float64 input is rounded to float32 before the rotation and gets float32 results.",
-    f"{EMBEDDINGS}: apply_rotary_emb (x.float()), get_1d_rotary_pos_embed (.float() cos/sin)",
-    lambda record: record.get("dtype") == "float64" and record.get("status") == "failed")
+    "FluxPosEmbed computes angles in float64, but get_1d_rotary_pos_embed rounds cos/sin to float32 (.float()) "
+    "and apply_rotary_emb rotates x.float(), so a float64 input gets float32 results.",
+    f"{EMBEDDINGS}: get_1d_rotary_pos_embed (.float() cos/sin), apply_rotary_emb (x.float()); "
+    "diffusers/models/transformers/transformer_flux.py: FluxPosEmbed.forward",
+    _float64_failure)
 
 
 def _linear_factor(spec: RopeSpec) -> float:
@@ -185,7 +201,7 @@ class DiffusersRope:
 
     framework = "torch"
     device = "cpu"
-    deviations: tuple[Deviation, ...] = (FLOAT32_ROTATION,)
+    deviations: tuple[Deviation, ...] = (FLOAT32_ANGLES,)
 
     def __init__(self, complex_path: bool) -> None:
         self.complex_path = complex_path
@@ -250,7 +266,7 @@ class DiffusersFlux:
 
     framework = "torch"
     device = "cpu"
-    deviations: tuple[Deviation, ...] = (FLOAT32_ROTATION,)
+    deviations: tuple[Deviation, ...] = (FLUX_FLOAT32_ROTATION,)
 
     def __init__(self) -> None:
         self._modules: dict[RopeSpec, Any] = {}

@@ -129,6 +129,15 @@ def rotate(library: Any, embedding: Any, x: torch.Tensor, positions: torch.Tenso
     return library.apply_rot_embed_cat(x.transpose(1, 2), emb.unsqueeze(1), half=half).transpose(1, 2)
 
 
+FLOAT32_ANGLES = Deviation(
+    "float32-angles", "precision choice",
+    "bands, the index grid, angles and the sin/cos table are float32 (freq_bands, _build_grid, and "
+    "get_embed's default output dtype), so a float64 input is rotated with float32 angles.",
+    "timm/layers/pos_embed_sincos.py: freq_bands, _build_grid, build_fourier_pos_embed, "
+    "_RotaryEmbeddingBase._build_embed",
+    lambda record: record.get("dtype") == "float64" and record.get("status") == "failed")
+
+
 REPRODUCTION = """import importlib.util
 import sys
 import types
@@ -172,7 +181,7 @@ class TimmRope:
     framework = "torch"
     device = "cpu"
     max_position = MAX_POSITION
-    deviations: tuple[Deviation, ...] = ()
+    deviations: tuple[Deviation, ...] = (FLOAT32_ANGLES,)
 
     def __init__(self) -> None:
         self._modules: dict[RopeSpec, Any] = {}

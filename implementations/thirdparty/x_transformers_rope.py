@@ -88,12 +88,20 @@ DIM_2_ZERO_DIVISION = Deviation(
     and (record.get("spec") or {}).get("rotary_dim") == 2)
 
 
+FLOAT32_ANGLES = Deviation(
+    "float32-angles", "precision choice",
+    "inv_freq is a float32 buffer and forward casts positions to it (t.type_as(inv_freq)), so angles and "
+    "cos/sin are float32 and a float64 input gets float32 angles.",
+    f"{WHERE}: RotaryEmbedding.__init__ (arange(...).float()) / RotaryEmbedding.forward",
+    lambda record: record.get("dtype") == "float64" and record.get("status") == "failed")
+
+
 class XTransformersRope:
     """``x_transformers.x_transformers.RotaryEmbedding`` as a plug-in object."""
 
     framework = "torch"
     device = "cpu"
-    deviations: tuple[Deviation, ...] = (DIM_2_ZERO_DIVISION,)
+    deviations: tuple[Deviation, ...] = (DIM_2_ZERO_DIVISION, FLOAT32_ANGLES)
 
     def __init__(self) -> None:
         self._modules: dict[RopeSpec, Any] = {}
