@@ -161,6 +161,31 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("ggml",), first_party=False,
                    summary="ggml_rope_ext fed freq_factors computed as llama.cpp's converter does (llama3, longrope)",
                    install='pip install "ggml-python==0.0.45"'),
+    Implementation("diffusers", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers get_1d_rotary_pos_embed + apply_rotary_emb, real path (both pairings, "
+                           "Stable Audio's partial rotary, linear_factor)",
+                   # its dependencies are optional for these modules; --no-deps keeps the CPU torch
+                   install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("diffusers-complex", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS_COMPLEX", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers get_1d_rotary_pos_embed + apply_rotary_emb, complex path (use_real=False, Lumina)",
+                   install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("diffusers-flux", "rope_suite.implementations.thirdparty.diffusers_rope:DIFFUSERS_FLUX", "torch",
+                   ("torch", "diffusers"), first_party=False,
+                   summary="diffusers FLUX FluxPosEmbed(axes_dim) + apply_rotary_emb: 2D axial positions",
+                   install='pip install --no-deps "diffusers==0.42.1"'),
+    Implementation("timm", "rope_suite.implementations.thirdparty.timm_rope:TIMM", "torch", ("torch", "timm"),
+                   first_party=False,
+                   summary="timm RotaryEmbeddingCat + apply_rot_embed_cat (EVA-02 axial RoPE, both pairings)",
+                   # timm's package imports torchvision, whose CUDA build would replace a CPU torch;
+                   # the adapter loads timm/layers/pos_embed_sincos.py alone
+                   install='pip install --no-deps "timm==1.0.31"'),
+    Implementation("x-transformers", "rope_suite.implementations.thirdparty.x_transformers_rope:X_TRANSFORMERS", "torch",
+                   ("torch", "x_transformers"), first_party=False,
+                   summary="x-transformers RotaryEmbedding + apply_rotary_pos_emb (partial rotary, "
+                           "interpolation_factor, base_rescale_factor)",
+                   install='pip install "x-transformers==2.31.10"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -44,6 +44,11 @@ CASES: dict[str, tuple[str, ...]] = {
     "rotary-embedding-torch": ("llama2-7b", "gpt-j-6b", "sam2", "axial2d-half"),
     "ggml": ("llama2-7b", "gpt-j-6b", "qwen2.5-7b-yarn", "yarn-mscale", "qwen2-vl", "qwen3-vl", "sam2"),
     "ggml-freq-factors": ("llama3.1-8b", "longrope-long", "longrope-short"),
+    "diffusers": ("llama2-7b", "linear-x4", "gpt-neox-20b", "interleaved-full"),
+    "diffusers-complex": ("llama2-7b", "linear-x4", "interleaved-full"),
+    "diffusers-flux": ("sam2",),
+    "timm": ("sam2", "axial2d-half"),
+    "x-transformers": ("llama2-7b", "ntk-x8", "linear-x4", "gpt-neox-20b", "gpt-j-6b"),
 }
 
 
