@@ -161,6 +161,15 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("ggml",), first_party=False,
                    summary="ggml_rope_ext fed freq_factors computed as llama.cpp's converter does (llama3, longrope)",
                    install='pip install "ggml-python==0.0.45"'),
+    Implementation("megatron-core", "rope_suite.implementations.thirdparty.megatron_rope:MEGATRON", "torch",
+                   ("torch", "megatron.core"), first_party=False,
+                   summary="Megatron-Core RotaryEmbedding / YarnRotaryEmbedding / MultimodalRotaryEmbedding + "
+                           "apply_rotary_pos_emb (unfused, CPU)",
+                   install='pip install "megatron-core==0.16.1"'),
+    Implementation("equinox", "rope_suite.implementations.thirdparty.equinox_rope:EQUINOX", "jax", ("jax", "equinox"),
+                   first_party=False,
+                   summary="Equinox eqx.nn.RotaryPositionalEmbedding (one head, positions = sequence index), vmapped",
+                   install='pip install "equinox==0.13.8"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures
