@@ -170,6 +170,10 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    first_party=False,
                    summary="Equinox eqx.nn.RotaryPositionalEmbedding (one head, positions = sequence index), vmapped",
                    install='pip install "equinox==0.13.8"'),
+    Implementation("gemma", "rope_suite.implementations.thirdparty.gemma_rope:GEMMA", "jax", ("jax", "gemma"),
+                   first_party=False, summary="Google DeepMind gemma gm.math.apply_rope (its file alone; linear scale_factor)",
+                   # its dependencies (kauldron, flax, orbax, grain, ...) are not needed by apply_rope's file
+                   install='pip install --no-deps "gemma==3.3.0"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -5,7 +5,9 @@ transformers), :mod:`.torchtune_rope`, :mod:`.rotary_embedding_torch_rope` (luci
 :mod:`.onnx_rope` (the ONNX ``RotaryEmbedding`` operator in ``onnx.reference`` and
 onnxruntime), :mod:`.keras_hub_rope` (keras-hub ``RotaryEmbedding`` under each Keras backend,
 one process each), :mod:`.liger_rope` (Liger-Kernel's fused Triton RoPE and Qwen2-VL M-RoPE) and
-:mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE). An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own
+:mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE), :mod:`.megatron_rope` (Megatron-Core's rotary
+modules with ``apply_rotary_pos_emb``), :mod:`.equinox_rope` (``eqx.nn.RotaryPositionalEmbedding``) and
+:mod:`.gemma_rope` (gemma's ``gm.math.apply_rope``). An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own
 options and calls the library; it computes no RoPE math itself. Each module's docstring
 lists every mapping, what cannot be expressed (``supports()`` says False) and why.
 Libraries are imported lazily, so importing an adapter never needs the library.

@@ -39,13 +39,20 @@ Spec -> call (one module and one config per spec, built on first use and kept; t
     ``mscale``/``mscale_all_dim`` are passed only when both are set (the spec's condition for
     the ratio g(s, mscale) / g(s, mscale_all_dim)); otherwise the library's defaults (1, 0)
     give g(s, 1), the spec's factor. An explicit ``attention_factor`` has no parameter:
-    unsupported. Interleaved YaRN: the library asserts it is unsupported, so is it here.
+    unsupported. Interleaved YaRN: the library asserts it is unsupported, so is it here. Partial
+    YaRN is claimed (the constructor takes ``rotary_percent`` and ``GPTModel`` passes it), but
+    ``get_emb`` works over ``kv_channels`` and ignores it (:meth:`MegatronRope.deviations`,
+    ``yarn-ignores-rotary-percent``).
   * ``ntk``, ``dynamic``, ``longrope``: no such scaling in the library, unsupported.
   * ``MRope`` (chunked sections, Qwen2-VL; three axes) -> ``MultimodalRotaryEmbedding`` with
     ``forward(position_ids [3, b, s], mrope_section)`` (per-row tables [s, b, 1, r], the
     library's own), ``config.mrope_section`` set as ``GPTModel`` requires; scaling None or
     ``linear``. Qwen3-VL's interleaved sections (``MRope.interleaved``) are not in the library:
-    unsupported. ``Axial2D``: unsupported.
+    unsupported. ``Axial2D``: unsupported. Interleaved pairs with M-RoPE are claimed
+    (``rotary_interleaved`` is a constructor option ``GPTModel`` passes), but in 0.16.1 that
+    branch of ``MultimodalRotaryEmbedding.forward`` raises RuntimeError (``view`` of a
+    non-contiguous stack, sized with ``freqs.shape[0]``, the axis count 3, where the sequence
+    length belongs); no named case has interleaved M-RoPE, so only drawn specs can show it.
 
 Positions. ``forward(max_seq_len, offset)`` gives the table of positions offset ..
 offset + max_seq_len - 1; per-token positions are looked up in the library's table, as
