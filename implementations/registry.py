@@ -186,6 +186,19 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    summary="x-transformers RotaryEmbedding + apply_rotary_pos_emb (partial rotary, "
                            "interpolation_factor, base_rescale_factor)",
                    install='pip install "x-transformers==2.31.10"'),
+    Implementation("megatron-core", "rope_suite.implementations.thirdparty.megatron_rope:MEGATRON", "torch",
+                   ("torch", "megatron.core"), first_party=False,
+                   summary="Megatron-Core RotaryEmbedding / YarnRotaryEmbedding / MultimodalRotaryEmbedding + "
+                           "apply_rotary_pos_emb (unfused, CPU)",
+                   install='pip install "megatron-core==0.16.1"'),
+    Implementation("equinox", "rope_suite.implementations.thirdparty.equinox_rope:EQUINOX", "jax", ("jax", "equinox"),
+                   first_party=False,
+                   summary="Equinox eqx.nn.RotaryPositionalEmbedding (one head, positions = sequence index), vmapped",
+                   install='pip install "equinox==0.13.8"'),
+    Implementation("gemma", "rope_suite.implementations.thirdparty.gemma_rope:GEMMA", "jax", ("jax", "gemma"),
+                   first_party=False, summary="Google DeepMind gemma gm.math.apply_rope (its file alone; linear scale_factor)",
+                   # its dependencies (kauldron, flax, orbax, grain, ...) are not needed by apply_rope's file
+                   install='pip install --no-deps "gemma==3.3.0"'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -49,6 +49,9 @@ CASES: dict[str, tuple[str, ...]] = {
     "diffusers-flux": ("sam2",),
     "timm": ("sam2", "axial2d-half"),
     "x-transformers": ("llama2-7b", "ntk-x8", "linear-x4", "gpt-neox-20b", "gpt-j-6b"),
+    "megatron-core": ("llama2-7b", "llama3.1-8b", "qwen2.5-7b-yarn", "gpt-neox-20b", "gpt-j-6b", "qwen2-vl"),
+    "equinox": ("llama2-7b", "interleaved-full"),
+    "gemma": ("llama2-7b", "linear-x4", "interleaved-full"),
 }
 
 

@@ -7,9 +7,12 @@ onnxruntime), :mod:`.keras_hub_rope` (keras-hub ``RotaryEmbedding`` under each K
 one process each), :mod:`.liger_rope` (Liger-Kernel's fused Triton RoPE and Qwen2-VL M-RoPE),
 :mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE), :mod:`.diffusers_rope` (diffusers'
 ``get_1d_rotary_pos_embed`` + ``apply_rotary_emb``, real and complex paths, and FLUX's axial
-``FluxPosEmbed``), :mod:`.timm_rope` (timm's EVA-02 ``RotaryEmbeddingCat``) and
-:mod:`.x_transformers_rope` (x-transformers' ``RotaryEmbedding``). An adapter maps a
-:class:`~rope_suite.conformance.spec.RopeSpec` to the library's own options and calls the library; it computes no RoPE math itself. Each module's docstring
+``FluxPosEmbed``), :mod:`.timm_rope` (timm's EVA-02 ``RotaryEmbeddingCat``),
+:mod:`.x_transformers_rope` (x-transformers' ``RotaryEmbedding``), :mod:`.megatron_rope`
+(Megatron-Core's rotary modules with ``apply_rotary_pos_emb``), :mod:`.equinox_rope`
+(``eqx.nn.RotaryPositionalEmbedding``) and :mod:`.gemma_rope` (gemma's ``gm.math.apply_rope``).
+An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own options and
+calls the library; it computes no RoPE math itself. Each module's docstring
 lists every mapping, what cannot be expressed (``supports()`` says False) and why.
 Libraries are imported lazily, so importing an adapter never needs the library.
 """
