@@ -161,6 +161,15 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("ggml",), first_party=False,
                    summary="ggml_rope_ext fed freq_factors computed as llama.cpp's converter does (llama3, longrope)",
                    install='pip install "ggml-python==0.0.45"'),
+    # litgpt's package __init__ imports Lightning Fabric; --no-deps keeps its pins off the shared torch
+    Implementation("litgpt", "rope_suite.implementations.thirdparty.litgpt_rope:LITGPT", "torch",
+                   ("torch", "litgpt", "lightning"), first_party=False,
+                   summary="litgpt build_rope_cache + apply_rope / apply_rope_interleave (rope_adjustments scaling)",
+                   install='pip install --no-deps "litgpt==0.5.13" && pip install lightning psutil'),
+    Implementation("litgpt-condense", "rope_suite.implementations.thirdparty.litgpt_rope:LITGPT_CONDENSE", "torch",
+                   ("torch", "litgpt", "lightning"), first_party=False,
+                   summary="litgpt build_rope_cache with rope_condense_ratio (linear, integer factors)",
+                   install='pip install --no-deps "litgpt==0.5.13" && pip install lightning psutil'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -44,6 +44,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "rotary-embedding-torch": ("llama2-7b", "gpt-j-6b", "sam2", "axial2d-half"),
     "ggml": ("llama2-7b", "gpt-j-6b", "qwen2.5-7b-yarn", "yarn-mscale", "qwen2-vl", "qwen3-vl", "sam2"),
     "ggml-freq-factors": ("llama3.1-8b", "longrope-long", "longrope-short"),
+    "litgpt": ("llama2-7b", "llama3.1-8b", "qwen2.5-7b-yarn", "gpt-neox-20b", "gpt-j-6b"),
+    "litgpt-condense": ("linear-x4",),
 }
 
 
