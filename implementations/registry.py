@@ -170,6 +170,14 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("torch", "litgpt", "lightning"), first_party=False,
                    summary="litgpt build_rope_cache with rope_condense_ratio (linear, integer factors)",
                    install='pip install --no-deps "litgpt==0.5.13" && pip install lightning psutil'),
+    Implementation("llama-models", "rope_suite.implementations.thirdparty.llama_models_rope:LLAMA3", "torch",
+                   ("torch", "llama_models", "fairscale"), first_party=False,
+                   summary="Meta llama-models llama3: precompute_freqs_cis + apply_rotary_emb (complex, Llama 3.1 scaling)",
+                   install='pip install --no-deps "llama-models==0.3.0" fairscale'),
+    Implementation("llama-models-llama4", "rope_suite.implementations.thirdparty.llama_models_rope:LLAMA4", "torch",
+                   ("torch", "llama_models", "fairscale"), first_party=False,
+                   summary="Meta llama-models llama4: precompute_freqs_cis with scale_factor, high_freq_factor",
+                   install='pip install --no-deps "llama-models==0.3.0" fairscale'),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -46,6 +46,8 @@ CASES: dict[str, tuple[str, ...]] = {
     "ggml-freq-factors": ("llama3.1-8b", "longrope-long", "longrope-short"),
     "litgpt": ("llama2-7b", "llama3.1-8b", "qwen2.5-7b-yarn", "gpt-neox-20b", "gpt-j-6b"),
     "litgpt-condense": ("linear-x4",),
+    "llama-models": ("interleaved-full", "llama3.1-8b", "llama2-7b"),
+    "llama-models-llama4": ("llama3.1-8b", "interleaved-full"),
 }
 
 
