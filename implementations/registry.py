@@ -178,6 +178,13 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    ("torch", "llama_models", "fairscale"), first_party=False,
                    summary="Meta llama-models llama4: precompute_freqs_cis with scale_factor, high_freq_factor",
                    install='pip install --no-deps "llama-models==0.3.0" fairscale'),
+    *(Implementation(name, f"rope_suite.implementations.thirdparty.torchtitan_rope:{attribute}", "torch",
+                     ("torch", "torchtitan", "spmd_types", "tyro"), first_party=False, summary=summary,
+                     install='pip install --no-deps "torchtitan==0.3.0" && pip install spmd_types tyro')
+      for name, attribute, summary in (
+          ("torchtitan", "COMPLEX", "torchtitan ComplexRoPE (complex freqs_cis, interleaved; llama and yarn scaling)"),
+          ("torchtitan-cos-sin", "COS_SIN", "torchtitan CosSinRoPE (cat(cos, sin) cache, rotate-half; yarn scaling)"),
+          ("torchtitan-mrope", "MROPE", "torchtitan Qwen3.5 MRoPE (interleaved M-RoPE sections over CosSinRoPE)"))),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

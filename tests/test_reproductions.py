@@ -48,6 +48,9 @@ CASES: dict[str, tuple[str, ...]] = {
     "litgpt-condense": ("linear-x4",),
     "llama-models": ("interleaved-full", "llama3.1-8b", "llama2-7b"),
     "llama-models-llama4": ("llama3.1-8b", "interleaved-full"),
+    "torchtitan": ("interleaved-full", "llama3.1-8b", "yarn-mscale", "gpt-j-6b", "llama2-7b"),
+    "torchtitan-cos-sin": ("llama2-7b", "yarn-mscale", "gpt-neox-20b", "gpt-j-6b"),
+    "torchtitan-mrope": ("qwen3-vl",),
 }
 
 
