@@ -5,7 +5,10 @@ transformers), :mod:`.torchtune_rope`, :mod:`.rotary_embedding_torch_rope` (luci
 :mod:`.onnx_rope` (the ONNX ``RotaryEmbedding`` operator in ``onnx.reference`` and
 onnxruntime), :mod:`.keras_hub_rope` (keras-hub ``RotaryEmbedding`` under each Keras backend,
 one process each), :mod:`.liger_rope` (Liger-Kernel's fused Triton RoPE and Qwen2-VL M-RoPE) and
-:mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE). An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own
+:mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE), :mod:`.litgpt_rope` (litgpt's
+``build_rope_cache`` + ``apply_rope``), :mod:`.llama_models_rope` (Meta's reference
+``precompute_freqs_cis`` + ``apply_rotary_emb``, Llama 3 and Llama 4) and
+:mod:`.torchtitan_rope` (torchtitan's ``ComplexRoPE``, ``CosSinRoPE`` and Qwen3.5 ``MRoPE``). An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own
 options and calls the library; it computes no RoPE math itself. Each module's docstring
 lists every mapping, what cannot be expressed (``supports()`` says False) and why.
 Libraries are imported lazily, so importing an adapter never needs the library.

@@ -52,8 +52,10 @@ Spec -> call:
         ``mscale_all_dim`` exactly when the spec sets them, and ``truncate`` when the spec
         sets it (``build_rope_cache`` reads it; ``GPT.rope_cache`` does not copy it from
         ``rope_adjustments``, so a litgpt model config cannot turn truncation off).
-        A YaRN ``attention_factor`` has no litgpt key: unsupported. ntk, dynamic and
-        longrope are not in litgpt: unsupported.
+        A YaRN ``attention_factor`` has no litgpt key: unsupported. (With ``mscale_all_dim``
+        set, litgpt's attention also multiplies its softmax scale by
+        ``yarn_get_mscale(factor, mscale_all_dim)^2``, DeepSeek's convention, outside RoPE and
+        not tested here.) ntk, dynamic and longrope are not in litgpt: unsupported.
       - :data:`LITGPT_CONDENSE`: litgpt's other linear interpolation, ``rope_condense_ratio``
         (``condense_ratio``: positions divided by it, e.g. LLaMA-2-7B-32K's 8): only
         ``linear`` specs whose factor is an integer (the config field is an ``int``).
