@@ -115,8 +115,9 @@ def test_random_specs(rope_subject: Subject, rope_record: dict[str, Any], pytest
     subject = rope_subject
     rope_record.update(check="random_specs", id="random_specs", dtype="float32")
 
-    # derandomize: the same draws on every run, so a verdict (and the README table) never depends on luck
-    @settings(max_examples=8, deadline=None, derandomize=True,
+    # derandomize: the same draws on every run, so a verdict (and the README table) never depends on luck;
+    # one failure reported (the smallest), never an ExceptionGroup of several, so a diagnosis can attach
+    @settings(max_examples=8, deadline=None, derandomize=True, report_multiple_bugs=False,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
     @given(spec=specs(max_head_dim=32), batch=st.integers(1, 3), seq=st.integers(1, 5), heads=st.integers(1, 3),
            max_position=st.sampled_from([16, 4096, 1 << 20]), seed=st.integers(0, 2**32 - 1))

@@ -199,6 +199,30 @@ THIRD_PARTY: tuple[Implementation, ...] = (
                    first_party=False, summary="Google DeepMind gemma gm.math.apply_rope (its file alone; linear scale_factor)",
                    # its dependencies (kauldron, flax, orbax, grain, ...) are not needed by apply_rope's file
                    install='pip install --no-deps "gemma==3.3.0"'),
+    # litgpt's package __init__ imports Lightning Fabric; --no-deps keeps its pins off the shared torch
+    Implementation("litgpt", "rope_suite.implementations.thirdparty.litgpt_rope:LITGPT", "torch",
+                   ("torch", "litgpt", "lightning"), first_party=False,
+                   summary="litgpt build_rope_cache + apply_rope / apply_rope_interleave (rope_adjustments scaling)",
+                   install='pip install --no-deps "litgpt==0.5.13" && pip install lightning psutil'),
+    Implementation("litgpt-condense", "rope_suite.implementations.thirdparty.litgpt_rope:LITGPT_CONDENSE", "torch",
+                   ("torch", "litgpt", "lightning"), first_party=False,
+                   summary="litgpt build_rope_cache with rope_condense_ratio (linear, integer factors)",
+                   install='pip install --no-deps "litgpt==0.5.13" && pip install lightning psutil'),
+    Implementation("llama-models", "rope_suite.implementations.thirdparty.llama_models_rope:LLAMA3", "torch",
+                   ("torch", "llama_models", "fairscale"), first_party=False,
+                   summary="Meta llama-models llama3: precompute_freqs_cis + apply_rotary_emb (complex, Llama 3.1 scaling)",
+                   install='pip install --no-deps "llama-models==0.3.0" fairscale'),
+    Implementation("llama-models-llama4", "rope_suite.implementations.thirdparty.llama_models_rope:LLAMA4", "torch",
+                   ("torch", "llama_models", "fairscale"), first_party=False,
+                   summary="Meta llama-models llama4: precompute_freqs_cis with scale_factor, high_freq_factor",
+                   install='pip install --no-deps "llama-models==0.3.0" fairscale'),
+    *(Implementation(name, f"rope_suite.implementations.thirdparty.torchtitan_rope:{attribute}", "torch",
+                     ("torch", "torchtitan", "spmd_types", "tyro"), first_party=False, summary=summary,
+                     install='pip install --no-deps "torchtitan==0.3.0" && pip install spmd_types tyro')
+      for name, attribute, summary in (
+          ("torchtitan", "COMPLEX", "torchtitan ComplexRoPE (complex freqs_cis, interleaved; llama and yarn scaling)"),
+          ("torchtitan-cos-sin", "COS_SIN", "torchtitan CosSinRoPE (cat(cos, sin) cache, rotate-half; yarn scaling)"),
+          ("torchtitan-mrope", "MROPE", "torchtitan Qwen3.5 MRoPE (interleaved M-RoPE sections over CosSinRoPE)"))),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

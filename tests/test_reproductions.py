@@ -52,6 +52,13 @@ CASES: dict[str, tuple[str, ...]] = {
     "megatron-core": ("llama2-7b", "llama3.1-8b", "qwen2.5-7b-yarn", "gpt-neox-20b", "gpt-j-6b", "qwen2-vl"),
     "equinox": ("llama2-7b", "interleaved-full"),
     "gemma": ("llama2-7b", "linear-x4", "interleaved-full"),
+    "litgpt": ("llama2-7b", "llama3.1-8b", "qwen2.5-7b-yarn", "gpt-neox-20b", "gpt-j-6b"),
+    "litgpt-condense": ("linear-x4",),
+    "llama-models": ("interleaved-full", "llama3.1-8b", "llama2-7b"),
+    "llama-models-llama4": ("llama3.1-8b", "interleaved-full"),
+    "torchtitan": ("interleaved-full", "llama3.1-8b", "yarn-mscale", "gpt-j-6b", "llama2-7b"),
+    "torchtitan-cos-sin": ("llama2-7b", "yarn-mscale", "gpt-neox-20b", "gpt-j-6b"),
+    "torchtitan-mrope": ("qwen3-vl",),
 }
 
 

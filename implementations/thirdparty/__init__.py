@@ -8,7 +8,10 @@ one process each), :mod:`.liger_rope` (Liger-Kernel's fused Triton RoPE and Qwen
 :mod:`.ultralytics_sam2_rope` (SAM 2's axial RoPE), :mod:`.diffusers_rope` (diffusers'
 ``get_1d_rotary_pos_embed`` + ``apply_rotary_emb``, real and complex paths, and FLUX's axial
 ``FluxPosEmbed``), :mod:`.timm_rope` (timm's EVA-02 ``RotaryEmbeddingCat``),
-:mod:`.x_transformers_rope` (x-transformers' ``RotaryEmbedding``), :mod:`.megatron_rope`
+:mod:`.x_transformers_rope` (x-transformers' ``RotaryEmbedding``), :mod:`.litgpt_rope` (litgpt's
+``build_rope_cache`` + ``apply_rope``), :mod:`.llama_models_rope` (Meta's reference
+``precompute_freqs_cis`` + ``apply_rotary_emb``, Llama 3 and Llama 4), :mod:`.torchtitan_rope`
+(torchtitan's ``ComplexRoPE``, ``CosSinRoPE`` and Qwen3.5 ``MRoPE``), :mod:`.megatron_rope`
 (Megatron-Core's rotary modules with ``apply_rotary_pos_emb``), :mod:`.equinox_rope`
 (``eqx.nn.RotaryPositionalEmbedding``) and :mod:`.gemma_rope` (gemma's ``gm.math.apply_rope``).
 An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own options and
