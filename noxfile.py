@@ -25,6 +25,7 @@ def install(session: nox.Session, extras: str) -> None:
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The project's own tests (tests/)."""
+    session.install("--no-deps", "-r", ".ci/thirdparty-no-deps.txt")  # why: that file
     install(session, "all")
     session.run("pytest", *session.posargs)
 
