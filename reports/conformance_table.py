@@ -220,14 +220,26 @@ def load_reports(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def provenance(reports: list[dict[str, Any]]) -> str:
-    """One line saying which run(s) the table shows: date, profile, suite version and commit
-    (empty for reports written before check recorded its run)."""
-    runs = {json.dumps(r["run"], sort_keys=True): r["run"] for r in reports if r.get("run")}
+    """One line saying which run(s) the table shows: date, profile, suite version, and the commit
+    each row ran at, with how many rows (rows rerun or added later name their own commit; empty
+    for reports written before check recorded its run)."""
+    runs: dict[str, dict[str, int]] = {}  # date, command, version -> commit -> rows
+    for report in reports:
+        run = report.get("run")
+        if not run:
+            continue
+        what = (f"{run.get('created', '?')[:10]}, `rope-suite check --profile {run.get('profile', '?')}` "
+                f"(rope-suite {run.get('rope_suite_version') or '?'})")
+        commit = (run.get("git_commit") or "?")[:10] + (" with local changes" if run.get("git_dirty") else "")
+        commits = runs.setdefault(what, {})
+        commits[commit] = commits.get(commit, 0) + 1
     parts = []
-    for run in runs.values():
-        commit = (run.get("git_commit") or "")[:10] + (" with local changes" if run.get("git_dirty") else "")
-        parts.append(f"{run.get('created', '?')[:10]}, `rope-suite check --profile {run.get('profile', '?')}` "
-                     f"(rope-suite {run.get('rope_suite_version') or '?'}" + (f", commit {commit}" if commit else "") + ")")
+    for what, commits in runs.items():
+        if len(commits) == 1:
+            parts.append(f"{what}, commit {next(iter(commits))}")
+        else:
+            parts.append(f"{what}, " + ", ".join(f"{n} row{'s' if n > 1 else ''} at commit {c}"
+                                                  for c, n in commits.items()))
     return ("Recorded " + "; ".join(parts) + ".") if parts else ""
 
 
