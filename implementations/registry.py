@@ -39,6 +39,8 @@ class Implementation:
     first_party: written by this project (expected to pass everything it claims).
     summary: one line for ``rope-suite list`` and the reports.
     install: the command that installs what ``requires`` names (said when a module is missing).
+    environment: the nox session whose own virtual environment provides the library, for one that
+    ``rope-suite[all]`` does not install (its pins clash with the main environment's); "" otherwise.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Implementation:
     tags: tuple[str, ...] = field(default=())
     install: str = 'pip install "rope-suite[all]"'
     available: Callable[[], str | None] | None = None
+    environment: str = ""
 
     def missing(self) -> str | None:
         """The first required module that is not installed, or None."""
@@ -65,6 +68,13 @@ class Implementation:
         if missing:
             return f"{missing} is not installed"
         return self.available() if self.available is not None else None
+
+    def elsewhere(self) -> str | None:
+        """A skip reason for a library that runs in its own environment and is not installed here
+        (the main environment's tests skip it; its nox session runs them); None otherwise."""
+        if self.environment and self.unavailable():
+            return f"runs in `nox -s {self.environment}`, its own environment"
+        return None
 
     def load(self) -> Any:
         """Import and return the plug-in object."""
@@ -223,6 +233,13 @@ THIRD_PARTY: tuple[Implementation, ...] = (
           ("torchtitan", "COMPLEX", "torchtitan ComplexRoPE (complex freqs_cis, interleaved; llama and yarn scaling)"),
           ("torchtitan-cos-sin", "COS_SIN", "torchtitan CosSinRoPE (cat(cos, sin) cache, rotate-half; yarn scaling)"),
           ("torchtitan-mrope", "MROPE", "torchtitan Qwen3.5 MRoPE (interleaved M-RoPE sections over CosSinRoPE)"))),
+    Implementation("vllm", "rope_suite.implementations.thirdparty.vllm_rope:VLLM", "torch", ("torch", "vllm"),
+                   first_party=False,
+                   summary="vLLM get_rope() layers (forward_native on the CPU): every rope_type, M-RoPE (own venv)",
+                   # vllm pins its own torch and transformers: its own virtual environment (noxfile.py)
+                   install='python3 -m nox -s vllm (pip install --no-deps "vllm==0.32.0" and its import-time '
+                           'dependencies, in a virtual environment of its own)',
+                   environment="vllm"),
 )
 
 # The code snippets of the documents this project was written from, under their signatures

@@ -13,9 +13,10 @@ one process each), :mod:`.liger_rope` (Liger-Kernel's fused Triton RoPE and Qwen
 ``precompute_freqs_cis`` + ``apply_rotary_emb``, Llama 3 and Llama 4), :mod:`.torchtitan_rope`
 (torchtitan's ``ComplexRoPE``, ``CosSinRoPE`` and Qwen3.5 ``MRoPE``), :mod:`.megatron_rope`
 (Megatron-Core's rotary modules with ``apply_rotary_pos_emb``), :mod:`.equinox_rope`
-(``eqx.nn.RotaryPositionalEmbedding``) and :mod:`.gemma_rope` (gemma's ``gm.math.apply_rope``).
-An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the library's own options and
-calls the library; it computes no RoPE math itself. Each module's docstring
-lists every mapping, what cannot be expressed (``supports()`` says False) and why.
+(``eqx.nn.RotaryPositionalEmbedding``), :mod:`.gemma_rope` (gemma's ``gm.math.apply_rope``) and
+:mod:`.vllm_rope` (vLLM's ``get_rope`` layers, run in a virtual environment of their own:
+``nox -s vllm``). An adapter maps a :class:`~rope_suite.conformance.spec.RopeSpec` to the
+library's own options and calls the library; it computes no RoPE math itself. Each module's
+docstring lists every mapping, what cannot be expressed (``supports()`` says False) and why.
 Libraries are imported lazily, so importing an adapter never needs the library.
 """
