@@ -67,7 +67,7 @@ def vllm(session: nox.Session) -> None:
     Installs torch 2.13.0 (CPU build under the CPU constraints), vLLM without its dependencies,
     then what its layer imports, then rope-suite; runs ``rope-suite check vllm`` (quick profile,
     results/check-vllm.json) and the project's tests of the vllm adapter (smoke test against the
-    recorded run, reproduction)."""
+    recorded run, reproduction, the published findings' scripts)."""
     args = ["-c", CONSTRAINTS] if CONSTRAINTS else []
     session.install(*args, "torch==2.13.0")
     session.install("--no-deps", VLLM)
@@ -76,4 +76,5 @@ def vllm(session: nox.Session) -> None:
     session.install(*args, "-e", ".")
     session.run("rope-suite", "check", "vllm", "--json", "results/check-vllm.json", *session.posargs,
                 success_codes=[0, 1])  # 1: non-conformant, which the findings explain
-    session.run("pytest", "tests/test_conformance_table.py", "tests/test_reproductions.py", "-k", "vllm")
+    session.run("pytest", "tests/test_conformance_table.py", "tests/test_reproductions.py", "tests/test_findings.py",
+                "-k", "vllm")
