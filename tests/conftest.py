@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,13 @@ def readme_plugin() -> str:
     block = text.split("```python\n# my_rope.py\n", 1)[1].split("```", 1)[0]
     assert "import conformance" not in block and "from conformance" not in block
     return block
+
+
+def sigint_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a run a test stops with SIGINT: SIGINT's default action, as a terminal's
+    shell gives it. A test process started with SIGINT ignored (a background job of a
+    non-interactive shell) would otherwise pass that on, and the run would never see the Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def rope_suite(*args: str, cwd: Path = ROOT, timeout: float = 900, env: dict[str, str] | None = None,

@@ -23,7 +23,7 @@ from rope_suite.benchmarks.targets import bench_targets
 from rope_suite.reports import schema
 from rope_suite.reports.results import load_inputs
 
-from conftest import STRICT
+from conftest import STRICT, sigint_as_in_a_terminal
 from test_report_browser import assert_renders
 
 # The quick bench times every registered implementation (and may build torch-cpp's kernel first):
@@ -139,7 +139,8 @@ def test_interrupted_run_keeps_what_it_measured(tmp_path: Path) -> None:
     plugin.write_text(SLOW_PLUGIN)
     results = tmp_path / "out" / "bench.json"
     proc = subprocess.Popen([sys.executable, "-m", "rope_suite.conformance.cli", "bench", str(plugin), "--quick", "--results",
-                             str(results)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             str(results)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     stream = results.with_suffix(".jsonl")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

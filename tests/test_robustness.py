@@ -23,7 +23,7 @@ from rope_suite.conformance.crashes import condense_stderr
 from rope_suite.conformance.hangs import HangWatch
 from rope_suite.conformance.plan import plan
 
-from conftest import PLUGINS, rope_suite
+from conftest import PLUGINS, rope_suite, sigint_as_in_a_terminal
 
 CRASHING = "agreement/gpt-j-6b/float32/per_row"  # where the crashing plug-ins crash; the cases around it run
 AROUND = "agreement and float32/per_row and (llama2-7b or gpt-j-6b or linear-x4) and not int32 and not b2s4h4"
@@ -260,7 +260,8 @@ def test_a_stopped_run_leaves_none_of_its_processes_running(tmp_path: Path, comm
     env = {**os.environ, TAG: tag, "ROPE_SUITE_TEST_HANGING": str(marker)}
     args = ["--case-timeout", "600"] if command == "check" else ["--quick", "--results", "out/bench.json"]
     run = subprocess.Popen([sys.executable, "-m", "rope_suite.conformance.cli", command, plugin("never_returns"),
-                            *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           preexec_fn=sigint_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists() and run.poll() is None and time.monotonic() < deadline:
