@@ -86,16 +86,13 @@ from rope_suite.conformance.spec import RopeSpec
 
 from . import _layout
 from ._layout import interleaved_order
+from ._tables import table_length
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = 1 << 20
 """Largest position a table is built for (2^20 + 4096 rows: 1 GiB of cos + sin at r = 128)."""
 WHERE = "litgpt/model.py"
 
-
-def table_length(needed: int) -> int:
-    """``seq_len`` for a table that holds positions < ``needed``: a multiple of 4096."""
-    return max(4096, -(-needed // 4096) * 4096)
 
 
 def litgpt_rotate(x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,

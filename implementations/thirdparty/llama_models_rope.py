@@ -70,6 +70,7 @@ from rope_suite.conformance.spec import RopeSpec
 
 from . import _layout
 from ._layout import from_interleaved, to_interleaved
+from ._tables import table_length
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = 1 << 20
@@ -78,10 +79,6 @@ LLAMA3_CONSTANTS = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4
                     "original_max_position_embeddings": 8192}
 """What llama3/model.py's ``apply_scaling`` has written in."""
 
-
-def table_length(needed: int) -> int:
-    """``end`` for a table that holds positions < ``needed``: a multiple of 4096."""
-    return max(4096, -(-needed // 4096) * 4096)
 
 
 def rotate_rows(apply_rotary_emb: Any, q: torch.Tensor, k: torch.Tensor, freqs_cis: torch.Tensor,

@@ -84,6 +84,7 @@ from rope_suite.conformance.spec import MRope, RopeSpec
 
 from . import _layout
 from ._layout import from_interleaved, to_interleaved
+from ._tables import table_length
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = 1 << 20
@@ -95,10 +96,6 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 """kind -> (the library file, the module class)."""
 
-
-def table_length(needed: int) -> int:
-    """``max_seq_len`` for a cache that holds positions < ``needed``: a multiple of 4096."""
-    return max(4096, -(-needed // 4096) * 4096)
 
 
 @functools.cache

@@ -46,15 +46,12 @@ from rope_suite.conformance.spec import RopeSpec
 
 from . import _layout
 from ._layout import from_interleaved, to_interleaved
+from ._tables import table_length
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 MAX_POSITION = (1 << 21) - 1
 """Largest position a cache is built for (2^21 rows x head_dim 128: 1 GiB in float32)."""
 
-
-def table_length(needed: int) -> int:
-    """``max_seq_len`` for a table that holds positions < ``needed``: a multiple of 4096."""
-    return max(4096, -(-needed // 4096) * 4096)
 
 
 class TorchtuneRope:

@@ -97,6 +97,8 @@ import torch
 from rope_suite.conformance.deviations import Deviation, rope_type
 from rope_suite.conformance.spec import MRope, RopeSpec
 
+from ._tables import table_length
+
 DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 ROPE_TYPES: tuple[str, ...] = ("default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope")
 MROPE_ROPE_TYPES: tuple[str, ...] = ("default", "yarn")
@@ -148,10 +150,6 @@ NTK_IS_ANOTHER_FORMULA = Deviation(
     "vllm/model_executor/layers/rotary_embedding/ntk_scaling_rope.py: NTKScalingRotaryEmbedding._compute_inv_freq",
     lambda record: rope_type(record) == "ntk")
 
-
-def table_length(needed: int) -> int:
-    """``max_position`` for a table that holds ``needed`` rows: a multiple of 4096."""
-    return max(4096, -(-needed // 4096) * 4096)
 
 
 def served_length(spec: RopeSpec) -> int:
