@@ -1,50 +1,77 @@
 // RoPE on CPU tensors in one pass, for implementations/torch_cpp.py.
 //
-// rope(x, positions, inv_freq, scale, interleaved, inverse) -> out
-//   x:         [tokens, heads, head_dim], contiguous, float64 / float32 / float16 / bfloat16;
-//   positions: [tokens, 1] (one position for every pair) or [tokens, r/2] (one per pair, for
-//              multi-axis specs), contiguous, in x's compute type (float64 for float64 x,
-//              float32 otherwise);
-//   inv_freq:  [r/2], contiguous, in the compute type; scale: the attention factor;
+// rope(xs, positions, axes, inv_freq, scale, interleaved, inverse, stream_stores) -> outs
+//   xs:        one or more tensors [tokens, heads_j, head_dim] (q, or q and k: heads may differ),
+//              contiguous, all of one dtype: float64 / float32 / float16 / bfloat16;
+//   positions: int64 [tokens, n_axes], contiguous, every one >= 0;
+//   axes:      int64 [r/2], the axis whose position drives each pair (multi-axis specs), or
+//              empty when n_axes is 1;
+//   inv_freq:  [r/2], contiguous, in the compute type (float64 for float64 x, float32
+//              otherwise); scale: the attention factor;
 //   inverse:   rotate by -phi (the transpose: the backward of the forward rotation);
-//   stream_stores: -1 non-temporal stores when x and out exceed the last-level cache, 0 never,
-//              1 always (the result is the same bits either way);
-//   out:       a new tensor like x. With phi_i = position * inv_freq_i, c = scale cos phi_i and
-//              s = scale sin phi_i (+-), pair i of every head, (x[i], x[i + r/2]) ("half") or
-//              (x[2i], x[2i + 1]) ("interleaved"), goes to (a c - b s, b c + a s), computed in
-//              the compute type and rounded once to x's dtype; channels r.. are copied.
+//   stream_stores: -1 non-temporal stores when the tensors read and written exceed the
+//              last-level cache, 0 never, 1 always (the result is the same bits either way);
+//   outs:      a new tensor like each x. With phi_i = position * inv_freq_i (the position
+//              rounded to the compute type first, as a cast does: exact up to 2^24 in float32), c = scale cos phi_i
+//              and s = scale sin phi_i (+-), pair i of every head, (x[i], x[i + r/2]) ("half")
+//              or (x[2i], x[2i + 1]) ("interleaved"), goes to (a c - b s, b c + a s), computed
+//              in the compute type and rounded once to x's dtype; channels r.. are copied.
 //
 // Each thread takes a range of tokens; for each token it computes the r/2 angles and their
-// cos/sin into a small buffer (SLEEF's sincos with a 3.5-ulp bound, the routine behind
+// cos/sin once into a small buffer (SLEEF's sincos with a 3.5-ulp bound, the routine behind
 // ATen's vectorised float sin and cos that torch.compile's CPU kernels call, where the build
-// targets AVX2 or AVX-512; the C library's otherwise), then rotates every head of
-// that token. The bytes that reach memory are x and out, as in a copy, and the sin/cos work
-// overlaps the memory stream instead of being a pass of its own. Where x and out exceed the
+// targets AVX2 or AVX-512; the C library's otherwise), then rotates every head of that token
+// in every tensor: q and k share one angle computation and one pass over the tokens. The
+// bytes that reach memory are the xs and the outs, as in a copy, and the sin/cos work overlaps
+// the memory stream instead of being a pass of its own.
+//
+// The rotation runs on ATen's vector type (at::vec::Vectorized<float>, the one inductor's CPU
+// code generates), chosen at build time like the SIMD shims of ATen's own kernels: AVX-512 or
+// AVX2 (+F16C) where the compiler targets them, scalar otherwise. float16 and bfloat16 are
+// widened to float32 and narrowed back (round to nearest even) in vector registers, 2 x 8 or
+// 2 x 16 channels at a time: F16C's vcvtph2ps / vcvtps2ph for float16, a 16-bit shift for
+// bfloat16 widening and ATen's rounding sequence for narrowing. Where x and out exceed the
 // last-level cache, out is written with non-temporal stores (see write_row). Built with
 // -ffp-contract=off: every product and sum is rounded, as in PyTorch's eager kernels.
+
+// ATen's vector headers pick their implementation from these macros (inductor passes them on
+// its compile line); derive them from what the compiler targets (-march=native).
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) && \
+    defined(__FMA__)
+#define CPU_CAPABILITY_AVX512
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define CPU_CAPABILITY_AVX2
+#endif
+
 #include <torch/extension.h>
 
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 #include <immintrin.h>
 #include <sleef.h>
 #endif
 
 namespace {
 
-// When x and out together are larger than the last-level cache, out goes to memory with
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t kLanes = Vec::size();
+
+// When xs and outs together are larger than the last-level cache, the outs go to memory with
 // non-temporal stores: written around the cache, without the read-for-ownership a normal
 // store costs (a third stream of bytes), and without evicting what the next layer is about
-// to read. When they fit, out stays in the cache for its consumer.
+// to read. When they fit, the outs stay in the cache for their consumer.
 int64_t last_level_cache_bytes() {
   static const int64_t bytes = [] {
 #ifdef _SC_LEVEL3_CACHE_SIZE
@@ -56,12 +83,12 @@ int64_t last_level_cache_bytes() {
   return bytes;
 }
 
-#if defined(__AVX512F__)
+#if defined(CPU_CAPABILITY_AVX512)
 constexpr int64_t kStreamBytes = 64;
 inline void stream_chunk(void* to, const void* from) {
   _mm512_stream_si512(static_cast<__m512i*>(to), _mm512_loadu_si512(from));
 }
-#elif defined(__AVX2__)
+#elif defined(CPU_CAPABILITY_AVX2)
 constexpr int64_t kStreamBytes = 32;
 inline void stream_chunk(void* to, const void* from) {
   _mm256_stream_si256(static_cast<__m256i*>(to), _mm256_loadu_si256(static_cast<const __m256i*>(from)));
@@ -84,7 +111,7 @@ inline void write_row(void* to, const void* from, int64_t bytes) {
 }
 
 inline void stream_fence() {
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
   _mm_sfence();
 #endif
 }
@@ -98,36 +125,25 @@ void unscaled_cos_sin(const acc_t* phi, int64_t n, acc_t* c, acc_t* s) {
   }
 }
 
-#if defined(__AVX512F__) || defined(__AVX2__)
-#if defined(__AVX512F__)
-constexpr int64_t kLanes = 16;
-using vfloat = __m512;
-inline vfloat load(const float* p) { return _mm512_loadu_ps(p); }
-inline void store(float* p, vfloat v) { _mm512_storeu_ps(p, v); }
-inline Sleef___m512_2 vsincos(vfloat v) { return Sleef_sincosf16_u35(v); }
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
+inline Sleef___m512_2 vsincos(__m512 v) { return Sleef_sincosf16_u35(v); }
 #else
-constexpr int64_t kLanes = 8;
-using vfloat = __m256;
-inline vfloat load(const float* p) { return _mm256_loadu_ps(p); }
-inline void store(float* p, vfloat v) { _mm256_storeu_ps(p, v); }
-inline Sleef___m256_2 vsincos(vfloat v) { return Sleef_sincosf8_u35(v); }
+inline Sleef___m256_2 vsincos(__m256 v) { return Sleef_sincosf8_u35(v); }
 #endif
 
 template <>
 void unscaled_cos_sin<float>(const float* phi, int64_t n, float* c, float* s) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    const auto both = vsincos(load(phi + i));
-    store(s + i, both.x);
-    store(c + i, both.y);
+    const auto both = vsincos(Vec::loadu(phi + i));
+    Vec(both.x).store(s + i);
+    Vec(both.y).store(c + i);
   }
   if (i < n) {  // the last partial vector through a zero-padded one: the same routine per lane
-    alignas(64) float p[kLanes] = {}, cv[kLanes], sv[kLanes];
-    for (int64_t j = i; j < n; ++j) p[j - i] = phi[j];
-    const auto both = vsincos(load(p));
-    store(sv, both.x);
-    store(cv, both.y);
-    for (int64_t j = i; j < n; ++j) c[j] = cv[j - i], s[j] = sv[j - i];
+    const auto both = vsincos(Vec::loadu(phi + i, n - i));
+    Vec(both.x).store(s + i, n - i);
+    Vec(both.y).store(c + i, n - i);
   }
 }
 #endif
@@ -142,39 +158,185 @@ void cos_sin(const acc_t* phi, acc_t scale, bool inverse, int64_t n, acc_t* c, a
   }
 }
 
+// --- 2 * kLanes channels of x as two float vectors, and back (rounded once) ---------------------
+// Lanes<scalar_t>::load widens p[0, 2 kLanes) into (lo, hi) and store narrows them back, in
+// ATen's vector conversions (round to nearest even). Where ``shuffled``, lo and hi hold the
+// channels in another order than p's and store undoes it: the rotation is channel by channel,
+// so it only needs cos and sin laid out the same way (load_order).
+template <typename scalar_t>
+struct Lanes {
+  static constexpr bool shuffled = false;
+  static void load(const scalar_t* p, Vec& lo, Vec& hi) { at::vec::load_to_float<scalar_t>(p, lo, hi); }
+  static void store(scalar_t* p, const Vec& lo, const Vec& hi) {
+    at::vec::convert_from_float<scalar_t>(lo, hi).store(p);
+  }
+};
+
+template <>
+struct Lanes<float> {
+  static constexpr bool shuffled = false;
+  static void load(const float* p, Vec& lo, Vec& hi) {
+    lo = Vec::loadu(p);
+    hi = Vec::loadu(p + kLanes);
+  }
+  static void store(float* p, const Vec& lo, const Vec& hi) {
+    lo.store(p);
+    hi.store(p + kLanes);
+  }
+};
+
+#if defined(CPU_CAPABILITY_AVX2)
+// bfloat16 on AVX2: a bfloat16 is the top half of a float32, so widening is an interleave with
+// zeros: unpacklo/unpackhi put channels (0-3, 8-11) in lo and (4-7, 12-15) in hi, one
+// instruction each (ATen's in-order widening takes an extract, a zero-extension and a shift per
+// half). Narrowing rounds each lane to nearest even in integer arithmetic (NaN -> the quiet NaN
+// 0x7fc0, as c10::BFloat16 does) and packus puts the two halves back in order, with no
+// cross-lane permute.
+template <>
+struct Lanes<c10::BFloat16> {
+  static constexpr bool shuffled = true;
+  static void load(const c10::BFloat16* p, Vec& lo, Vec& hi) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i zero = _mm256_setzero_si256();
+    lo = _mm256_castsi256_ps(_mm256_unpacklo_epi16(zero, v));
+    hi = _mm256_castsi256_ps(_mm256_unpackhi_epi16(zero, v));
+  }
+  static __m256i round(const Vec& v) {  // the bfloat16 bits of each lane, in its low 16 bits
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i number = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_ORD_Q));
+    return _mm256_blendv_epi8(_mm256_set1_epi32(0x7fc0), rounded, number);
+  }
+  static void store(c10::BFloat16* p, const Vec& lo, const Vec& hi) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_packus_epi32(round(lo), round(hi)));
+  }
+};
+#endif
+
+// Reorder v[0, len) block by block into the order Lanes<scalar_t>::load leaves channels in (a
+// no-op unless shuffled); the last len % (2 kLanes) values, which the scalar loop takes, stay.
 template <typename scalar_t, typename acc_t>
-void rope_tokens(const scalar_t* x, const acc_t* positions, int64_t position_stride, const acc_t* inv_freq,
-                 acc_t scale, bool inverse, scalar_t* out, int64_t begin, int64_t end, int64_t heads,
-                 int64_t head_dim, int64_t n, bool interleaved, bool stream) {
-  std::vector<acc_t> buffer(3 * n);
+inline void load_order(acc_t* v, int64_t len) {
+  if constexpr (std::is_same_v<acc_t, float> && Lanes<scalar_t>::shuffled) {
+    constexpr int64_t quad = kLanes / 2;  // AVX2 bfloat16: swap channels 4-7 and 8-11 of every 16
+    for (int64_t b = 0; b + 2 * kLanes <= len; b += 2 * kLanes) {
+      std::swap_ranges(v + b + quad, v + b + 2 * quad, v + b + 2 * quad);
+    }
+  }
+}
+
+// (v[1], v[0], v[3], v[2], ...): each interleaved pair's two channels swapped.
+inline Vec swap_pairs(const Vec& v) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_permute_ps(v, 0xB1);
+#elif defined(CPU_CAPABILITY_AVX2)
+  return _mm256_permute_ps(v, 0xB1);
+#else
+  alignas(64) float a[kLanes];
+  v.store(a);
+  for (int64_t j = 0; j < kLanes; j += 2) std::swap(a[j], a[j + 1]);
+  return Vec::loadu(a);
+#endif
+}
+
+// One head: o = the rotation of in's first 2n channels by (c, s), the rest copied.
+// "half": (a, b) = (in[i], in[n + i]); c, s hold n values.
+template <typename scalar_t, typename acc_t>
+void rotate_half(const scalar_t* in, const acc_t* c, const acc_t* s, int64_t n, scalar_t* o) {
+  int64_t i = 0;
+  if constexpr (std::is_same_v<acc_t, float>) {
+    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+      Vec a0, a1, b0, b1;
+      Lanes<scalar_t>::load(in + i, a0, a1);
+      Lanes<scalar_t>::load(in + n + i, b0, b1);
+      const Vec c0 = Vec::loadu(c + i), c1 = Vec::loadu(c + i + kLanes);
+      const Vec s0 = Vec::loadu(s + i), s1 = Vec::loadu(s + i + kLanes);
+      Lanes<scalar_t>::store(o + i, a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
+      Lanes<scalar_t>::store(o + n + i, b0 * c0 + a0 * s0, b1 * c1 + a1 * s1);
+    }
+  }
+  for (; i < n; ++i) {
+    const acc_t a = static_cast<acc_t>(in[i]), b = static_cast<acc_t>(in[n + i]);
+    o[i] = static_cast<scalar_t>(a * c[i] - b * s[i]);
+    o[n + i] = static_cast<scalar_t>(b * c[i] + a * s[i]);
+  }
+}
+
+// "interleaved": (a, b) = (in[2i], in[2i + 1]). c2, s2 hold 2n values: c2[2i] = c2[2i + 1] =
+// c[i], s2[2i] = -s[i], s2[2i + 1] = s[i], so o = in * c2 + swap_pairs(in) * s2 channel by
+// channel: (a c + b (-s), b c + a s), the same products and sums as above.
+template <typename scalar_t, typename acc_t>
+void rotate_interleaved(const scalar_t* in, const acc_t* c2, const acc_t* s2, int64_t n, scalar_t* o) {
+  int64_t j = 0;
+  if constexpr (std::is_same_v<acc_t, float>) {
+    for (; j + 2 * kLanes <= 2 * n; j += 2 * kLanes) {
+      Vec v0, v1;
+      Lanes<scalar_t>::load(in + j, v0, v1);
+      Lanes<scalar_t>::store(o + j, v0 * Vec::loadu(c2 + j) + swap_pairs(v0) * Vec::loadu(s2 + j),
+             v1 * Vec::loadu(c2 + j + kLanes) + swap_pairs(v1) * Vec::loadu(s2 + j + kLanes));
+    }
+  }
+  for (; j < 2 * n; j += 2) {
+    const acc_t a = static_cast<acc_t>(in[j]), b = static_cast<acc_t>(in[j + 1]);
+    o[j] = static_cast<scalar_t>(a * c2[j] - b * s2[j + 1]);
+    o[j + 1] = static_cast<scalar_t>(b * c2[j] + a * s2[j + 1]);
+  }
+}
+
+// One tensor to rotate: x [tokens, heads, head_dim] and its output.
+template <typename scalar_t>
+struct Operand {
+  const scalar_t* x;
+  scalar_t* out;
+  int64_t heads;
+};
+
+template <typename scalar_t, typename acc_t>
+void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* positions, int64_t n_axes,
+                 const int64_t* axes, const acc_t* inv_freq, acc_t scale, bool inverse, int64_t begin, int64_t end, int64_t head_dim,
+                 int64_t n, bool interleaved, bool stream) {
+  // phi [n], then c, s [n] ("half") or c2, s2 [2n] ("interleaved"), in one buffer.
+  std::vector<acc_t> buffer(5 * n);
   acc_t* phi = buffer.data();
   acc_t* c = phi + n;
-  acc_t* s = c + n;
-  std::vector<scalar_t> row(stream ? head_dim : 0);  // one head's output, in L1, then streamed out
+  acc_t* s = c + 2 * n;
+  // One head's output, in L1, then streamed out: 64-byte aligned, so its lines are this thread's alone.
+  std::vector<char> row_bytes(stream ? head_dim * sizeof(scalar_t) + 128 : 0);
+  scalar_t* row = reinterpret_cast<scalar_t*>((reinterpret_cast<std::uintptr_t>(row_bytes.data()) + 63) & ~std::uintptr_t{63});
   for (int64_t t = begin; t < end; ++t) {
-    const acc_t* p = positions + t * (position_stride == 0 ? 1 : n);
-    for (int64_t i = 0; i < n; ++i) phi[i] = p[i * position_stride] * inv_freq[i];
+    const int64_t* p = positions + t * n_axes;
+    if (n_axes == 1) {
+      const acc_t position = static_cast<acc_t>(p[0]);
+      for (int64_t i = 0; i < n; ++i) phi[i] = position * inv_freq[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) phi[i] = static_cast<acc_t>(p[axes[i]]) * inv_freq[i];
+    }
     cos_sin<acc_t>(phi, scale, inverse, n, c, s);
-    for (int64_t h = 0; h < heads; ++h) {
-      const scalar_t* in = x + (t * heads + h) * head_dim;
-      scalar_t* o = stream ? row.data() : out + (t * heads + h) * head_dim;
-      if (interleaved) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t a = static_cast<acc_t>(in[2 * i]), b = static_cast<acc_t>(in[2 * i + 1]);
-          o[2 * i] = static_cast<scalar_t>(a * c[i] - b * s[i]);
-          o[2 * i + 1] = static_cast<scalar_t>(b * c[i] + a * s[i]);
-        }
-      } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-          const acc_t a = static_cast<acc_t>(in[i]), b = static_cast<acc_t>(in[n + i]);
-          o[i] = static_cast<scalar_t>(a * c[i] - b * s[i]);
-          o[n + i] = static_cast<scalar_t>(b * c[i] + a * s[i]);
-        }
+    if (interleaved) {  // spread in place, from the top: c2[2i] = c2[2i + 1] = c[i], s2 = (-s, s)
+      for (int64_t i = n - 1; i >= 0; --i) {
+        c[2 * i] = c[2 * i + 1] = c[i];
+        const acc_t si = s[i];
+        s[2 * i] = -si;
+        s[2 * i + 1] = si;
       }
-      for (int64_t j = 2 * n; j < head_dim; ++j) o[j] = in[j];  // the pass-through tail, bit for bit
-      if (stream) write_row(out + (t * heads + h) * head_dim, o, head_dim * sizeof(scalar_t));
+    }
+    load_order<scalar_t, acc_t>(c, interleaved ? 2 * n : n);
+    load_order<scalar_t, acc_t>(s, interleaved ? 2 * n : n);
+    for (const auto& op : operands) {
+      for (int64_t h = 0; h < op.heads; ++h) {
+        const scalar_t* in = op.x + (t * op.heads + h) * head_dim;
+        scalar_t* o = stream ? row : op.out + (t * op.heads + h) * head_dim;
+        if (interleaved) {
+          rotate_interleaved<scalar_t, acc_t>(in, c, s, n, o);
+        } else {
+          rotate_half<scalar_t, acc_t>(in, c, s, n, o);
+        }
+        if (head_dim > 2 * n) {  // the pass-through tail, bit for bit
+          std::memcpy(o + 2 * n, in + 2 * n, (head_dim - 2 * n) * sizeof(scalar_t));
+        }
+        if (stream) write_row(op.out + (t * op.heads + h) * head_dim, o, head_dim * sizeof(scalar_t));
+      }
     }
   }
   if (stream) stream_fence();
@@ -182,47 +344,77 @@ void rope_tokens(const scalar_t* x, const acc_t* positions, int64_t position_str
 
 }  // namespace
 
-torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& positions, const torch::Tensor& inv_freq,
-                   double scale, bool interleaved, bool inverse, int64_t stream_stores) {
-  TORCH_CHECK(x.device().is_cpu() && x.dim() == 3 && x.is_contiguous(),
-              "x must be a contiguous CPU tensor [tokens, heads, head_dim], got ", x.sizes(), " on ", x.device());
-  TORCH_CHECK(inv_freq.dim() == 1 && inv_freq.is_contiguous() && 2 * inv_freq.size(0) <= x.size(2),
-              "inv_freq must be contiguous [r/2 <= ", x.size(2) / 2, "], got ", inv_freq.sizes());
+std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torch::Tensor& positions,
+                                const torch::Tensor& axes, const torch::Tensor& inv_freq, double scale, bool interleaved,
+                                bool inverse, int64_t stream_stores) {
+  TORCH_CHECK(!xs.empty(), "xs must hold at least one tensor");
+  const torch::Tensor& first = xs.front();
+  for (size_t j = 0; j < xs.size(); ++j) {
+    const auto& x = xs[j];
+    TORCH_CHECK(x.device().is_cpu() && x.dim() == 3 && x.is_contiguous(), "xs[", j,
+                "] must be a contiguous CPU tensor [tokens, heads, head_dim], got ", x.sizes(), " on ", x.device());
+    TORCH_CHECK(x.size(0) == first.size(0) && x.size(2) == first.size(2) && x.scalar_type() == first.scalar_type(),
+                "xs[", j, "] must match xs[0] in tokens, head_dim and dtype (", first.size(0), ", ", first.size(2),
+                ", ", first.scalar_type(), "), got ", x.sizes(), " of ", x.scalar_type());
+  }
+  TORCH_CHECK(inv_freq.dim() == 1 && inv_freq.is_contiguous() && 2 * inv_freq.size(0) <= first.size(2),
+              "inv_freq must be contiguous [r/2 <= ", first.size(2) / 2, "], got ", inv_freq.sizes());
   const int64_t n = inv_freq.size(0);
-  TORCH_CHECK(positions.dim() == 2 && positions.size(0) == x.size(0) &&
-                  (positions.size(1) == 1 || positions.size(1) == n) && positions.is_contiguous() &&
-                  positions.scalar_type() == inv_freq.scalar_type(),
-              "positions must be contiguous [tokens=", x.size(0), ", 1 or ", n, "] of ", inv_freq.scalar_type(),
-              ", got ", positions.sizes(), " of ", positions.scalar_type());
-  auto out = torch::empty_like(x);
-  const int64_t tokens = x.size(0), heads = x.size(1), head_dim = x.size(2);
-  const int64_t position_stride = positions.size(1) == 1 ? 0 : 1;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, heads * head_dim));
+  TORCH_CHECK(positions.dim() == 2 && positions.size(0) == first.size(0) && positions.size(1) >= 1 &&
+                  positions.is_contiguous() && positions.scalar_type() == at::kLong,
+              "positions must be contiguous int64 [tokens=", first.size(0), ", n_axes], got ", positions.sizes(), " of ",
+              positions.scalar_type());
+  const int64_t tokens = first.size(0), head_dim = first.size(2), n_axes = positions.size(1);
+  const int64_t* pp = positions.const_data_ptr<int64_t>();
+  const int64_t* ap = nullptr;
+  if (n_axes > 1) {
+    TORCH_CHECK(axes.dim() == 1 && axes.size(0) == n && axes.is_contiguous() && axes.scalar_type() == at::kLong,
+                "axes must be contiguous int64 [r/2=", n, "] for positions of ", n_axes, " axes, got ", axes.sizes(),
+                " of ", axes.scalar_type());
+    ap = axes.const_data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      TORCH_CHECK(ap[i] >= 0 && ap[i] < n_axes, "axes[", i, "]=", ap[i], " is invalid: positions have ", n_axes,
+                  " axes");
+    }
+  }
+  if (tokens > 0) {
+    const int64_t lowest = *std::min_element(pp, pp + tokens * n_axes);
+    TORCH_CHECK_VALUE(lowest >= 0, "positions min=", lowest, " is invalid: positions must be >= 0");
+  }
   TORCH_CHECK(stream_stores >= -1 && stream_stores <= 1, "stream_stores must be -1 (auto), 0 or 1, got ",
               stream_stores);
-  const bool stream = stream_stores == -1
-                          ? static_cast<int64_t>(x.nbytes() + out.nbytes()) > last_level_cache_bytes()
-                          : stream_stores == 1;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "rope_cpu", [&] {
+  std::vector<torch::Tensor> outs;
+  int64_t bytes = 0, row_elements = 0;
+  for (const auto& x : xs) {
+    outs.push_back(torch::empty_like(x));
+    bytes += 2 * static_cast<int64_t>(x.nbytes());
+    row_elements += x.size(1) * x.size(2);
+  }
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_elements));
+  const bool stream = stream_stores == -1 ? bytes > last_level_cache_bytes() : stream_stores == 1;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, first.scalar_type(), "rope_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    TORCH_CHECK(inv_freq.scalar_type() == c10::CppTypeToScalarType<acc_t>::value, "positions and inv_freq must be ",
-                c10::CppTypeToScalarType<acc_t>::value, " for ", x.scalar_type(), " x, got ",
+    TORCH_CHECK(inv_freq.scalar_type() == c10::CppTypeToScalarType<acc_t>::value, "inv_freq must be ",
+                c10::CppTypeToScalarType<acc_t>::value, " for ", first.scalar_type(), " x, got ",
                 inv_freq.scalar_type());
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const acc_t* pp = positions.const_data_ptr<acc_t>();
+    std::vector<Operand<scalar_t>> operands;
+    for (size_t j = 0; j < xs.size(); ++j) {
+      operands.push_back({xs[j].const_data_ptr<scalar_t>(), outs[j].mutable_data_ptr<scalar_t>(), xs[j].size(1)});
+    }
     const acc_t* fp = inv_freq.const_data_ptr<acc_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
     const acc_t a = static_cast<acc_t>(scale);
     at::parallel_for(0, tokens, grain, [&](int64_t begin, int64_t end) {
-      rope_tokens<scalar_t, acc_t>(xp, pp, position_stride, fp, a, inverse, op, begin, end, heads, head_dim, n,
-                                   interleaved, stream);
+      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, ap, fp, a, inverse, begin, end, head_dim, n, interleaved,
+                                   stream);
     });
   });
-  return out;
+  return outs;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("rope", &rope, "RoPE of x [tokens, heads, head_dim] at positions [tokens, 1 or r/2]", py::arg("x"),
-        py::arg("positions"), py::arg("inv_freq"), py::arg("scale"), py::arg("interleaved"), py::arg("inverse"),
-        py::arg("stream_stores") = -1);
+  m.def("rope", &rope,
+        "RoPE of each x [tokens, heads, head_dim] of xs at int64 positions [tokens, n_axes], one angle "
+        "computation per token for all of them",
+        py::arg("xs"), py::arg("positions"), py::arg("axes"), py::arg("inv_freq"), py::arg("scale"),
+        py::arg("interleaved"), py::arg("inverse"), py::arg("stream_stores") = -1);
 }

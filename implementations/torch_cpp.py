@@ -1,26 +1,31 @@
 """PyTorch RoPE in one C++ pass over x (``rope_cpu.cpp``), built on first use.
 
-The frequencies and the per-pair positions are :mod:`rope_suite.implementations.torch_rope`'s own
-(float32 angles, float64 for float64 inputs; inv_freq computed in PyTorch by
-:mod:`rope_suite.implementations.frequencies`). The kernel takes
-the tokens in parallel (ATen's threads): for each token it computes the angles and their
-cos/sin (SLEEF's sincos, the routine behind torch.compile's vectorised CPU sin and cos), then
-rotates the pairs of every head in the compute type, rounds once, and copies the tail. Where
-x and the output together exceed the last-level cache the output is written with
-non-temporal stores, so it costs one stream of bytes, not two. The backward is the same kernel
-rotating by -phi (R(phi)^T = R(-phi)), itself differentiable.
+The frequencies are :mod:`rope_suite.implementations.torch_rope`'s own (float32 angles,
+float64 for float64 inputs; inv_freq computed in PyTorch by
+:mod:`rope_suite.implementations.frequencies`). The kernel reads the integer positions itself
+(and raises the ValueError for a negative one), takes the tokens in parallel (ATen's threads):
+for each token it computes the angles and their cos/sin once (SLEEF's sincos, the routine
+behind torch.compile's vectorised CPU sin and cos), then rotates the pairs of every head, of
+q and of k in ``rope_qk``: one pass over the tokens for both. The rotation is in ATen's vector
+type, float16 and bfloat16 widened to float32 and rounded back once in vector registers. Where
+the tensors exceed the last-level cache the output is written with non-temporal stores, so it
+costs one stream of bytes, not two. The backward is the same kernel rotating the incoming
+gradients by -phi (R(phi)^T = R(-phi)), itself differentiable; a call with no gradient to
+track skips autograd's bookkeeping (about 20 us a call).
 
 The kernel is compiled by ``torch.utils.cpp_extension.load`` (ninja and a C++ compiler: the
-compiler torch.compile uses on a CPU) the first time a call needs it, in about half a minute,
+compiler torch.compile uses on a CPU) the first time a call needs it, in about a minute,
 then cached by PyTorch under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``).
 It is built for the machine it runs on (``-march=native``), so the build's name carries a hash
 of the CPU's feature flags: a cache shared between different CPUs never loads a binary built
 for another.
 
 Why a hand-written kernel beside torch.compile: in one graph inductor recomputes cos/sin for
-every head; given them as a table it streams at about 85% of a same-size copy on this
-project's 2-core EPYC. Out of the cache, this kernel beats the framework's own copy (which
-pays the read-for-ownership); see README, "Published reports".
+every head, and its bfloat16 and float16 loops convert through scalar code; this kernel
+streams at the copy's speed out of the cache in every dtype (see README, "Published reports").
+In the cache, bfloat16 and float16 are bound by instructions, not bytes: the AVX2 loop is 58
+instructions per 16 pairs (widen, 4 products and 2 sums, round to nearest even with NaN kept,
+narrow), against a copy's load and store.
 """
 
 from __future__ import annotations
@@ -62,23 +67,41 @@ def extension() -> Any:
                 extra_ldflags=["-fopenmp"], verbose=False)
 
 
+@functools.lru_cache(maxsize=64)
+def constants(spec: RopeSpec, seq_len: int | None, work: torch.dtype) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """(inv_freq [r/2] in ``work``, the attention factor, the pair-to-axis map int64 [r/2]):
+    :func:`torch_rope.frequency_tensors`'s, with the factor as a number. Cached: read, never written."""
+    inv_freq, scale, axes = torch_rope.frequency_tensors(spec, seq_len, torch.device("cpu"), work)
+    return inv_freq, float(scale), axes
+
+
 class Rope(torch.autograd.Function):
-    """out = x [tokens, heads, head_dim] rotated by phi = positions * inv_freq (scaled by
-    ``scale``), or by -phi when ``inverse``; its gradient is the other rotation of the
-    incoming gradient."""
+    """outs = each of xs [tokens, heads_j, head_dim] rotated by phi = positions * inv_freq (scaled
+    by ``scale``), or by -phi when ``inverse``, in one pass that computes cos/sin once per token
+    for all of them; the gradient of each is the other rotation of its incoming gradient (the
+    same kernel, over the gradients that exist)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor, scale: float,
-                interleaved: bool, inverse: bool) -> torch.Tensor:
-        ctx.save_for_backward(positions, inv_freq)
+    def forward(ctx: Any, positions: torch.Tensor, axes: torch.Tensor, inv_freq: torch.Tensor, scale: float,
+                interleaved: bool, inverse: bool, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ctx.save_for_backward(positions, axes, inv_freq)
+        ctx.set_materialize_grads(False)  # an output that reaches no loss: no gradient, no pass over zeros
         ctx.options = (scale, interleaved, inverse)
-        return extension().rope(x.contiguous(), positions, inv_freq, scale, interleaved, inverse)
+        return tuple(extension().rope([x.contiguous() for x in xs], positions, axes, inv_freq, scale, interleaved,
+                                      inverse))
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        positions, inv_freq = ctx.saved_tensors
+    def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        positions, axes, inv_freq = ctx.saved_tensors
         scale, interleaved, inverse = ctx.options
-        return Rope.apply(grad, positions, inv_freq, scale, interleaved, not inverse), None, None, None, None, None
+        given = [j for j, g in enumerate(grads) if g is not None]
+        out: list[torch.Tensor | None] = [None] * len(grads)
+        if given:
+            rotated = Rope.apply(positions, axes, inv_freq, scale, interleaved, not inverse,
+                                 *(grads[j] for j in given))
+            for j, g in zip(given, rotated):
+                out[j] = g
+        return (None, None, None, None, None, None, *out)
 
 
 class TorchCppRope:
@@ -96,24 +119,35 @@ class TorchCppRope:
     def rope(self, x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> torch.Tensor:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
         [batch, seq, n_axes]); a new tensor of x's shape and dtype, differentiable in x."""
-        torch_rope._check(x, positions, spec)
-        return self._rope(x, torch_rope.prepare(x, positions, spec), spec)
+        torch_rope._check_shapes(x, positions, spec)
+        return self._rope((x,), positions, spec)[0]
 
     def rope_qk(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(rope(q), rope(k)) from one preparation of the positions; q and k may differ in heads (GQA)."""
-        torch_rope._check_qk(q, k, positions, spec)
-        prepared = torch_rope.prepare(q, positions, spec)
-        return self._rope(q, prepared, spec), self._rope(k, prepared, spec)
+        """(rope(q), rope(k)) in one pass over the tokens: cos/sin computed once per token for
+        both; q and k may differ in heads (GQA)."""
+        torch_rope._check_qk(q, k, positions, spec, check=torch_rope._check_shapes)
+        q_out, k_out = self._rope((q, k), positions, spec)
+        return q_out, k_out
 
     @staticmethod
-    def _rope(x: torch.Tensor, prepared: tuple[torch.Tensor, torch.Tensor, torch.Tensor], spec: RopeSpec
-              ) -> torch.Tensor:
-        positions, inv_freq, scale = prepared
-        tokens = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
-        out = Rope.apply(tokens, positions.contiguous(), inv_freq, float(scale), spec.convention == "interleaved",
-                         False)
-        return out.view(x.shape)
+    def _rope(xs: tuple[torch.Tensor, ...], positions: torch.Tensor, spec: RopeSpec) -> tuple[torch.Tensor, ...]:
+        """The kernel over xs, through autograd only where a gradient can flow. The kernel reads
+        the positions as they are (int64; it raises the ValueError for a negative one); the
+        frequencies are those of this call's positions (cached per spec and, for dynamic NTK and
+        LongRoPE, max(position) + 1)."""
+        work = torch.float64 if xs[0].dtype == torch.float64 else torch.float32
+        seq_len = frequencies.sequence_length(torch, positions.detach()) if spec.sequence_dependent else None
+        inv_freq, scale, axes = constants(spec, seq_len, work)
+        streams = positions.detach().reshape(-1, spec.n_axes).to(torch.int64).contiguous()
+        tokens = [x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]) for x in xs]
+        interleaved = spec.convention == "interleaved"
+        if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
+            outs = Rope.apply(streams, axes, inv_freq, scale, interleaved, False, *tokens)
+        else:
+            outs = extension().rope([x.contiguous() for x in tokens], streams, axes, inv_freq, scale, interleaved,
+                                    False)
+        return tuple(out.view(x.shape) for out, x in zip(outs, xs))
 
 
 IMPLEMENTATION = TorchCppRope()

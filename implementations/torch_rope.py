@@ -79,6 +79,15 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: b
 
 
 def _check(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec, name: str = "x") -> None:
+    """ValueError unless x is [batch, seq, heads, head_dim] in a supported dtype and positions are
+    integers >= 0 of the shape the spec takes for x."""
+    _check_shapes(x, positions, spec, name)
+    if positions.numel() and int(positions.min()) < 0:
+        raise ValueError(f"positions min={int(positions.min())} is invalid: positions must be >= 0")
+
+
+def _check_shapes(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec, name: str = "x") -> None:
+    """``_check`` without reading the positions' values (for a kernel that checks them as it reads them)."""
     if x.dim() != 4 or x.shape[-1] != spec.head_dim:
         raise ValueError(f"{name}.shape={tuple(x.shape)} is invalid: expected [batch, seq, heads, "
                          f"head_dim={spec.head_dim}]")
@@ -93,14 +102,13 @@ def _check(x: torch.Tensor, positions: torch.Tensor, spec: RopeSpec, name: str =
     if tuple(positions.shape[:2]) != tuple(x.shape[:2]):
         raise ValueError(f"positions.shape={tuple(positions.shape)} is invalid: its (batch, seq) must match "
                          f"{name}'s {tuple(x.shape[:2])}")
-    if positions.numel() and int(positions.min()) < 0:
-        raise ValueError(f"positions min={int(positions.min())} is invalid: positions must be >= 0")
 
 
-def _check_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec) -> None:
-    """``_check`` for q and for k, and k in q's dtype on q's device."""
-    _check(q, positions, spec, "q")
-    _check(k, positions, spec, "k")
+def _check_qk(q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor, spec: RopeSpec,
+              check: Callable[..., None] = _check) -> None:
+    """``check`` (``_check`` or ``_check_shapes``) for q and for k, and k in q's dtype on q's device."""
+    check(q, positions, spec, "q")
+    check(k, positions, spec, "k")
     if k.dtype != q.dtype or k.device != q.device:
         raise ValueError(f"k.dtype={k.dtype} on {k.device} is invalid: must match q's {q.dtype} on {q.device}")
 

@@ -21,27 +21,80 @@ def kernel():
     return torch_cpp
 
 
-SPECS = [preset("llama2-7b"), preset("gpt-j-6b"), preset("phi-2"),
-         RopeSpec(head_dim=40, rotary_dim=24, base=500.0, convention="half")]  # rows of 80 bytes in half precision
+SPECS = [preset("llama2-7b"), preset("gpt-j-6b"), preset("phi-2"), preset("sam2"),
+         RopeSpec(head_dim=40, rotary_dim=24, base=500.0, convention="half"),  # rows of 80 bytes in half precision
+         RopeSpec(head_dim=104, rotary_dim=104, base=500.0, convention="interleaved")]  # 52 pairs: vectors, then a tail
+
+
+def arguments(kernel, x, spec: RopeSpec, seed: int = 1):
+    """(positions int64 [tokens, n_axes], axes, inv_freq, scale) for x [tokens, heads, head_dim],
+    positions up to about 4000 (far from zero, so a mis-rotation shows)."""
+    import torch
+
+    positions = torch.randint(0, 4096, (x.shape[0], spec.n_axes), generator=torch.Generator().manual_seed(seed))
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    inv_freq, scale, axes = kernel.constants(spec, None, work)
+    return positions, axes, inv_freq, scale
+
+
+def sample(spec: RopeSpec, dtype: str, heads: int = 3, tokens: int = 74):
+    """x [tokens, heads, head_dim] with an inf, a -inf and a NaN among ordinary values."""
+    import torch
+
+    x = (100 * torch.randn(tokens, heads, spec.head_dim, generator=torch.Generator().manual_seed(2))).to(
+        getattr(torch, dtype))
+    flat = x.view(-1)
+    flat[5], flat[17], flat[40] = float("inf"), float("nan"), -float("inf")
+    return x
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.convention}-{s.rotary_dim}of{s.head_dim}")
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.convention}-{s.rotary_dim}of{s.head_dim}-{s.n_axes}axes")
 def test_streaming_and_cached_stores_write_the_same_bits(kernel, spec: RopeSpec, dtype: str) -> None:
     import torch
 
-    from rope_suite.implementations import torch_rope
+    x = sample(spec, dtype)
+    args = arguments(kernel, x, spec)
+    interleaved = spec.convention == "interleaved"
+    outs = [kernel.extension().rope([x], *args, interleaved, False, s)[0] for s in (0, 1, -1)]
+    assert outs[0].dtype == x.dtype and outs[0].shape == x.shape
+    assert torch.equal(outs[0], outs[1]) or same_bits(outs[0], outs[1])
+    assert same_bits(outs[0], outs[2])
+    assert same_bits(outs[0][..., spec.rotary_dim:], x[..., spec.rotary_dim:])  # the tail, bit for bit
+    assert not same_bits(outs[0][1:], x[1:])  # it did rotate
 
-    x = torch.randn(2, 37, 3, spec.head_dim, generator=torch.Generator().manual_seed(1)).to(getattr(torch, dtype))
-    positions = torch.arange(37).repeat(2, 1) + torch.tensor([[0], [4093]])
-    pos, inv_freq, scale = torch_rope.prepare(x, positions, spec)
-    tokens = x.reshape(74, 3, spec.head_dim)
-    outs = [kernel.extension().rope(tokens, pos, inv_freq, float(scale), spec.convention == "interleaved", False, s)
-            for s in (0, 1, -1)]
-    assert outs[0].dtype == x.dtype and outs[0].shape == tokens.shape
-    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
-    assert torch.equal(outs[0][..., spec.rotary_dim:], tokens[..., spec.rotary_dim:])  # the tail, bit for bit
-    assert not torch.equal(outs[0][1:], tokens[1:])  # it did rotate
+
+def same_bits(a, b) -> bool:
+    """Equal values, NaN where the other has NaN (the NaN payload is not part of the contract)."""
+    import torch
+
+    return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.convention}-{s.rotary_dim}of{s.head_dim}-{s.n_axes}axes")
+def test_half_precision_is_the_float32_rotation_rounded_once(kernel, spec: RopeSpec, dtype: str) -> None:
+    """The vectorised widening and narrowing (F16C, the bfloat16 interleave and rounding) change
+    no bit: x in float16/bfloat16 gives exactly float32's result on the widened x, rounded to
+    nearest even, in the vector loop and in the scalar tail, inf and NaN included."""
+    x = sample(spec, dtype)
+    args = arguments(kernel, x, spec)
+    interleaved = spec.convention == "interleaved"
+    for stream in (0, 1):
+        got = kernel.extension().rope([x], *args, interleaved, False, stream)[0]
+        wanted = kernel.extension().rope([x.float()], *args, interleaved, False, stream)[0].to(x.dtype)
+        assert same_bits(got, wanted), f"stream={stream}: {int((got != wanted).sum())} values differ"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_fused_q_and_k_equal_two_single_calls(kernel, dtype: str) -> None:
+    """One pass over q and k (GQA: fewer k heads) gives each the bits of its own call."""
+    spec = preset("llama2-7b")
+    q, k = sample(spec, dtype, heads=4), sample(spec, dtype, heads=1)
+    args = arguments(kernel, q, spec)
+    fused = kernel.extension().rope([q, k], *args, False, False)
+    assert same_bits(fused[0], kernel.extension().rope([q], *args, False, False)[0])
+    assert same_bits(fused[1], kernel.extension().rope([k], *args, False, False)[0])
 
 
 def test_strided_input_equals_contiguous(kernel) -> None:
@@ -56,12 +109,21 @@ def test_strided_input_equals_contiguous(kernel) -> None:
     assert torch.equal(strided, base.transpose(0, 1))  # the input is not written
 
 
+def bad(t, x=(4, 2, 8), positions=(4, 1), axes=(0,), inv_freq=(4,), dtype=None, positions_dtype=None):
+    """Kernel arguments with one of them changed."""
+    return ([t.zeros(*x)], t.zeros(*positions, dtype=positions_dtype or t.int64), t.tensor(axes, dtype=t.int64),
+            t.zeros(*inv_freq, dtype=dtype or t.float32))
+
+
 @pytest.mark.parametrize("args, message", [
-    (lambda t: (t.zeros(4, 2, 8), t.zeros(3, 1), t.zeros(4)), "positions must be contiguous [tokens=4, 1 or 4]"),
-    (lambda t: (t.zeros(4, 2, 8), t.zeros(4, 1), t.zeros(5)), "inv_freq must be contiguous [r/2 <= 4]"),
-    (lambda t: (t.zeros(4, 2, 8), t.zeros(4, 1, dtype=t.float64), t.zeros(4, dtype=t.float64)),
-     "positions and inv_freq must be Float for Float x, got Double"),
-    (lambda t: (t.zeros(4, 8), t.zeros(4, 1), t.zeros(4)), "x must be a contiguous CPU tensor [tokens, heads, head_dim]"),
+    (lambda t: bad(t, positions=(3, 1)), "positions must be contiguous int64 [tokens=4, n_axes]"),
+    (lambda t: bad(t, positions_dtype=t.float32), "positions must be contiguous int64 [tokens=4, n_axes]"),
+    (lambda t: bad(t, inv_freq=(5,)), "inv_freq must be contiguous [r/2 <= 4]"),
+    (lambda t: bad(t, dtype=t.float64), "inv_freq must be Float for Float x, got Double"),
+    (lambda t: bad(t, x=(4, 8)), "xs[0] must be a contiguous CPU tensor [tokens, heads, head_dim]"),
+    (lambda t: bad(t, positions=(4, 2), axes=(0, 1, 2, 1)), "axes[2]=2 is invalid: positions have 2 axes"),
+    (lambda t: bad(t, positions=(4, 2), axes=(0, 1)), "axes must be contiguous int64 [r/2=4] for positions of 2 axes"),
+    (lambda t: ([t.zeros(4, 2, 8), t.zeros(4, 2, 6)], *bad(t)[1:]), "xs[1] must match xs[0] in tokens, head_dim"),
 ])
 def test_kernel_rejects_bad_arguments_by_name(kernel, args, message: str) -> None:
     import torch
@@ -69,6 +131,15 @@ def test_kernel_rejects_bad_arguments_by_name(kernel, args, message: str) -> Non
     with pytest.raises(RuntimeError) as err:
         kernel.extension().rope(*args(torch), 1.0, False, False)
     assert message in str(err.value), str(err.value)
+
+
+def test_negative_position_is_a_value_error(kernel) -> None:
+    import torch
+
+    spec = preset("llama2-7b")
+    positions = torch.tensor([[3, 2, -7, 1]])
+    with pytest.raises(ValueError, match=r"positions min=-7 is invalid: positions must be >= 0"):
+        kernel.IMPLEMENTATION.rope(torch.zeros(1, 4, 2, spec.head_dim), positions, spec)
 
 
 def test_backward_is_differentiable_twice(kernel) -> None:
@@ -79,3 +150,23 @@ def test_backward_is_differentiable_twice(kernel) -> None:
     positions = torch.arange(5)[None] * 977
     assert torch.autograd.gradcheck(lambda t: kernel.IMPLEMENTATION.rope(t, positions, spec), (x,))
     assert torch.autograd.gradgradcheck(lambda t: kernel.IMPLEMENTATION.rope(t, positions, spec), (x,))
+
+
+def test_fused_backward_with_one_gradient(kernel) -> None:
+    """rope_qk's backward when only k's output reaches the loss: q gets no gradient, k gets
+    R(-phi) g, which for a rotation is the gradient autograd finds through the eager reference."""
+    import torch
+
+    from rope_suite.implementations import torch_rope
+
+    spec = preset("llama2-7b")
+    q = torch.randn(1, 6, 2, spec.head_dim, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 6, 1, spec.head_dim, dtype=torch.float64, requires_grad=True)
+    positions = torch.arange(6)[None] * 613
+    g = torch.randn(1, 6, 1, spec.head_dim, dtype=torch.float64)
+    _, k_out = kernel.IMPLEMENTATION.rope_qk(q, k, positions, spec)
+    got_q, got_k = torch.autograd.grad(k_out, (q, k), g, allow_unused=True)
+    k2 = k.detach().requires_grad_(True)
+    (wanted,) = torch.autograd.grad(torch_rope.EAGER.rope(k2, positions, spec), (k2,), g)
+    assert got_q is None
+    torch.testing.assert_close(got_k, wanted, rtol=0, atol=1e-12)
