@@ -21,7 +21,9 @@
 // cos/sin once into a small buffer (SLEEF's sincos with a 3.5-ulp bound, the routine behind
 // ATen's vectorised float sin and cos that torch.compile's CPU kernels call, where the build
 // targets AVX2 or AVX-512; the C library's otherwise), then rotates every head of that token
-// in every tensor: q and k share one angle computation and one pass over the tokens. The
+// in every tensor: q and k share one angle computation and one pass over the tokens. Where the
+// call holds fewer position values than tokens (a vision grid, a batch of prompts), each
+// value's cos/sin is computed once, into a table, and the tokens copy theirs from it. The
 // bytes that reach memory are the xs and the outs, as in a copy, and the sin/cos work overlaps
 // the memory stream instead of being a pass of its own.
 //
@@ -240,13 +242,13 @@ inline Vec swap_pairs(const Vec& v) {
 #endif
 }
 
-// One head: o = the rotation of in's first 2n channels by (c, s), the rest copied.
-// "half": (a, b) = (in[i], in[n + i]); c, s hold n values.
+// Pairs [0, count) of one head: "half": (a, b) = (in[i], in[n + i]) -> o[i], o[n + i]; c, s
+// hold count values.
 template <typename scalar_t, typename acc_t>
-void rotate_half(const scalar_t* in, const acc_t* c, const acc_t* s, int64_t n, scalar_t* o) {
+void rotate_half(const scalar_t* in, const acc_t* c, const acc_t* s, int64_t count, int64_t n, scalar_t* o) {
   int64_t i = 0;
   if constexpr (std::is_same_v<acc_t, float>) {
-    for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    for (; i + 2 * kLanes <= count; i += 2 * kLanes) {
       Vec a0, a1, b0, b1;
       Lanes<scalar_t>::load(in + i, a0, a1);
       Lanes<scalar_t>::load(in + n + i, b0, b1);
@@ -256,14 +258,14 @@ void rotate_half(const scalar_t* in, const acc_t* c, const acc_t* s, int64_t n, 
       Lanes<scalar_t>::store(o + n + i, b0 * c0 + a0 * s0, b1 * c1 + a1 * s1);
     }
   }
-  for (; i < n; ++i) {
+  for (; i < count; ++i) {
     const acc_t a = static_cast<acc_t>(in[i]), b = static_cast<acc_t>(in[n + i]);
     o[i] = static_cast<scalar_t>(a * c[i] - b * s[i]);
     o[n + i] = static_cast<scalar_t>(b * c[i] + a * s[i]);
   }
 }
 
-// "interleaved": (a, b) = (in[2i], in[2i + 1]). c2, s2 hold 2n values: c2[2i] = c2[2i + 1] =
+// Pairs [0, n) of one head, "interleaved": (a, b) = (in[2i], in[2i + 1]). c2, s2 hold 2n values: c2[2i] = c2[2i + 1] =
 // c[i], s2[2i] = -s[i], s2[2i + 1] = s[i], so o = in * c2 + swap_pairs(in) * s2 channel by
 // channel: (a c + b (-s), b c + a s), the same products and sums as above.
 template <typename scalar_t, typename acc_t>
@@ -292,45 +294,104 @@ struct Operand {
   int64_t heads;
 };
 
+// Pairs [begin, end) take their angle from positions[axis] (one run covers every pair of a
+// single-axis spec; a multi-axis spec has one per block of pairs on one axis).
+struct Run {
+  int64_t begin, end, axis;
+};
+
+std::vector<Run> runs_of(const int64_t* axes, int64_t n) {
+  std::vector<Run> runs;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t axis = axes == nullptr ? 0 : axes[i];
+    if (runs.empty() || runs.back().axis != axis) runs.push_back({i, i, axis});
+    runs.back().end = i + 1;
+  }
+  return runs;
+}
+
+// One token's (or one position value's) angles as the rotation reads them, 2w values with w = n
+// ("half": c[n], then s[n]) or w = 2n ("interleaved": c2[2n], then s2[2n], see rotate_interleaved),
+// each run's stretch in Lanes' load order from the run's first channel: from c = a cos phi and
+// s = +-a sin phi.
+template <typename scalar_t, typename acc_t>
+void lay_out(const acc_t* c, const acc_t* s, int64_t n, bool interleaved, const std::vector<Run>& runs, acc_t* row) {
+  const int64_t w = interleaved ? 2 * n : n;
+  if (interleaved) {
+    for (int64_t i = 0; i < n; ++i) {
+      row[2 * i] = row[2 * i + 1] = c[i];
+      row[w + 2 * i] = -s[i];
+      row[w + 2 * i + 1] = s[i];
+    }
+  } else {
+    std::memcpy(row, c, n * sizeof(acc_t));
+    std::memcpy(row + w, s, n * sizeof(acc_t));
+  }
+  const int64_t per_pair = interleaved ? 2 : 1;
+  for (const Run& r : runs) {
+    load_order<scalar_t, acc_t>(row + per_pair * r.begin, per_pair * (r.end - r.begin));
+    load_order<scalar_t, acc_t>(row + w + per_pair * r.begin, per_pair * (r.end - r.begin));
+  }
+}
+
+// Rows of the table, for position values [begin, end): value v's angles laid out, as if every
+// pair took v (a token reads each run's stretch from the row of its own position on that axis):
+// the same routine on the same float, so the same bits, as computing them for the token.
+template <typename scalar_t, typename acc_t>
+void angle_table(const acc_t* inv_freq, acc_t scale, bool inverse, int64_t n, bool interleaved,
+                 const std::vector<Run>& runs, int64_t begin, int64_t end, acc_t* table) {
+  const int64_t row = 2 * (interleaved ? 2 * n : n);
+  std::vector<acc_t> buffer(3 * n);
+  acc_t *phi = buffer.data(), *c = phi + n, *s = c + n;
+  for (int64_t v = begin; v < end; ++v) {
+    const acc_t position = static_cast<acc_t>(v);
+    for (int64_t i = 0; i < n; ++i) phi[i] = position * inv_freq[i];
+    cos_sin<acc_t>(phi, scale, inverse, n, c, s);
+    lay_out<scalar_t, acc_t>(c, s, n, interleaved, runs, table + row * v);
+  }
+}
+
+// table: nullptr, or the angle_table of every position value the call holds (when there are
+// fewer values than tokens: a vision grid, a batch of prompts), read instead of computing.
 template <typename scalar_t, typename acc_t>
 void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* positions, int64_t n_axes,
-                 const int64_t* axes, const acc_t* inv_freq, acc_t scale, bool inverse, int64_t begin, int64_t end, int64_t head_dim,
-                 int64_t n, bool interleaved, bool stream) {
-  // phi [n], then c, s [n] ("half") or c2, s2 [2n] ("interleaved"), in one buffer.
-  std::vector<acc_t> buffer(5 * n);
-  acc_t* phi = buffer.data();
-  acc_t* c = phi + n;
-  acc_t* s = c + 2 * n;
+                 const int64_t* axes, const std::vector<Run>& runs, const acc_t* inv_freq, const acc_t* table,
+                 acc_t scale, bool inverse, int64_t begin, int64_t end, int64_t head_dim, int64_t n, bool interleaved,
+                 bool stream) {
+  const int64_t w = interleaved ? 2 * n : n;
+  std::vector<acc_t> buffer(3 * n + 2 * w);  // phi, c, s, then the token's laid-out row
+  acc_t *phi = buffer.data(), *c = phi + n, *s = c + n, *own = s + n;
   // One head's output, in L1, then streamed out: 64-byte aligned, so its lines are this thread's alone.
   std::vector<char> row_bytes(stream ? head_dim * sizeof(scalar_t) + 128 : 0);
   scalar_t* row = reinterpret_cast<scalar_t*>((reinterpret_cast<std::uintptr_t>(row_bytes.data()) + 63) & ~std::uintptr_t{63});
+  std::vector<const acc_t*> angles(runs.size());  // each run's row: the token's own or the table's
   for (int64_t t = begin; t < end; ++t) {
     const int64_t* p = positions + t * n_axes;
-    if (n_axes == 1) {
-      const acc_t position = static_cast<acc_t>(p[0]);
-      for (int64_t i = 0; i < n; ++i) phi[i] = position * inv_freq[i];
+    if (table != nullptr) {
+      for (size_t r = 0; r < runs.size(); ++r) angles[r] = table + 2 * w * p[runs[r].axis];
     } else {
-      for (int64_t i = 0; i < n; ++i) phi[i] = static_cast<acc_t>(p[axes[i]]) * inv_freq[i];
-    }
-    cos_sin<acc_t>(phi, scale, inverse, n, c, s);
-    if (interleaved) {  // spread in place, from the top: c2[2i] = c2[2i + 1] = c[i], s2 = (-s, s)
-      for (int64_t i = n - 1; i >= 0; --i) {
-        c[2 * i] = c[2 * i + 1] = c[i];
-        const acc_t si = s[i];
-        s[2 * i] = -si;
-        s[2 * i + 1] = si;
+      for (const Run& r : runs) {
+        const acc_t position = static_cast<acc_t>(p[r.axis]);
+        for (int64_t i = r.begin; i < r.end; ++i) phi[i] = position * inv_freq[i];
       }
+      cos_sin<acc_t>(phi, scale, inverse, n, c, s);
+      lay_out<scalar_t, acc_t>(c, s, n, interleaved, runs, own);
+      std::fill(angles.begin(), angles.end(), own);
     }
-    load_order<scalar_t, acc_t>(c, interleaved ? 2 * n : n);
-    load_order<scalar_t, acc_t>(s, interleaved ? 2 * n : n);
     for (const auto& op : operands) {
       for (int64_t h = 0; h < op.heads; ++h) {
         const scalar_t* in = op.x + (t * op.heads + h) * head_dim;
         scalar_t* o = stream ? row : op.out + (t * op.heads + h) * head_dim;
-        if (interleaved) {
-          rotate_interleaved<scalar_t, acc_t>(in, c, s, n, o);
-        } else {
-          rotate_half<scalar_t, acc_t>(in, c, s, n, o);
+        for (size_t r = 0; r < runs.size(); ++r) {
+          const Run& run = runs[r];
+          if (interleaved) {
+            const int64_t at = 2 * run.begin;
+            rotate_interleaved<scalar_t, acc_t>(in + at, angles[r] + at, angles[r] + w + at, run.end - run.begin,
+                                                o + at);
+          } else {
+            rotate_half<scalar_t, acc_t>(in + run.begin, angles[r] + run.begin, angles[r] + w + run.begin,
+                                         run.end - run.begin, n, o + run.begin);
+          }
         }
         if (head_dim > 2 * n) {  // the pass-through tail, bit for bit
           std::memcpy(o + 2 * n, in + 2 * n, (head_dim - 2 * n) * sizeof(scalar_t));
@@ -377,9 +438,11 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
                   " axes");
     }
   }
+  int64_t values = 0;  // max(position) + 1
   if (tokens > 0) {
-    const int64_t lowest = *std::min_element(pp, pp + tokens * n_axes);
-    TORCH_CHECK_VALUE(lowest >= 0, "positions min=", lowest, " is invalid: positions must be >= 0");
+    const auto [lowest, highest] = std::minmax_element(pp, pp + tokens * n_axes);
+    TORCH_CHECK_VALUE(*lowest >= 0, "positions min=", *lowest, " is invalid: positions must be >= 0");
+    values = *highest + 1;
   }
   TORCH_CHECK(stream_stores >= -1 && stream_stores <= 1, "stream_stores must be -1 (auto), 0 or 1, got ",
               stream_stores);
@@ -403,9 +466,20 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
     }
     const acc_t* fp = inv_freq.const_data_ptr<acc_t>();
     const acc_t a = static_cast<acc_t>(scale);
+    // Fewer position values than tokens: each value's cos/sin once, in a table of at most the
+    // size of x's rotated channels, instead of once per token.
+    const std::vector<Run> runs = runs_of(ap, n);
+    const int64_t row = 2 * (interleaved ? 2 * n : n);
+    std::vector<acc_t> table(values < tokens ? row * values : 0);
+    if (!table.empty()) {
+      at::parallel_for(0, values, 16, [&](int64_t begin, int64_t end) {
+        angle_table<scalar_t, acc_t>(fp, a, inverse, n, interleaved, runs, begin, end, table.data());
+      });
+    }
+    const acc_t* tp = table.empty() ? nullptr : table.data();
     at::parallel_for(0, tokens, grain, [&](int64_t begin, int64_t end) {
-      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, ap, fp, a, inverse, begin, end, head_dim, n, interleaved,
-                                   stream);
+      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, ap, runs, fp, tp, a, inverse, begin, end, head_dim, n,
+                                   interleaved, stream);
     });
   });
   return outs;
