@@ -193,32 +193,60 @@ def test_report_merges_machines_and_conformance_with_every_section(tmp_path: Pat
     assert len(figures) == 2 * (1 + 2) + 1 == page.count('<img src="data:image/png;base64,')
     for line in figures:
         assert (md_path.parent / line.split("](", 1)[1].rstrip(")")).is_file()
-    assert "80% target" in page and "not met" in page  # 2 x copy time is 50% of copy bandwidth
+    assert "CPU: the targets per dtype" in page and "not met" in page  # 2 x copy time is 50% of copy bandwidth
+
+
+def headline_tables(inputs: Inputs) -> dict[str, list[list[str]]]:
+    """The headline's tables by the start of their subtitle ("CPU: the targets", "CPU: every case",
+    "JAX and TensorFlow"), as text."""
+    return {title.split(" per ")[0].split(",")[0]: [[c.text for c in row] for row in table.rows]
+            for title, table in headline(inputs).blocks}
 
 
 def test_headline_judges_the_first_party_closest_to_its_copy_and_says_where_the_bytes_fit(tmp_path: Path) -> None:
     doc = results_doc(slow=0.45)  # torch-compile: 0.9 x the copy's time, the fastest first-party: met
     doc["machines"]["m1"]["llc_bytes"] = 32 * 2**20
-    inputs = load_inputs([dump(tmp_path, "a.json", doc)])
-    table = headline(inputs).blocks[0][1]
-    rows = {row[1].text: [c.text for c in row] for row in table.rows}
-    assert set(rows) == {"prefill-512/float32/forward/q", "prefill-2048/float32/forward/q"}
+    tables = headline_tables(load_inputs([dump(tmp_path, "a.json", doc)]))
+    rows = {row[1]: row for row in tables["CPU: every case"]}
+    assert set(rows) == {"decode-b32/float32/forward/q", "prefill-512/float32/forward/q",
+                         "prefill-2048/float32/forward/q"}
     small, large = rows["prefill-512/float32/forward/q"], rows["prefill-2048/float32/forward/q"]
     assert small[2] == "16 MiB (fits in 32 MiB LLC)" and large[2] == "64 MiB (exceeds 32 MiB LLC)"
     assert small[3] == large[3] == "torch-compile" and small[-1] == large[-1] == "met"
+    assert (small[-2], large[-2]) == ("60%", "80%")  # the in-cache and the out-of-cache target
     assert large[8].startswith("torch-compile: ")  # also the least median time
+    # One line per dtype, direction, mode and side of the cache, decided by its lowest case.
+    assert [(row[0], row[1], row[2], row[-1]) for row in tables["CPU: the targets"]] == [
+        ("float32 forward q", "exceed the LLC (or unknown)", "1", "met"), ("float32 forward q", "fit in the LLC", "2", "met")]
     # Drift: numpy measured in a faster minute of the machine (less time, a faster copy beside it):
     # the least median, but further from its roofline; the headline judges the fraction.
     numpy = next(r for r in doc["rows"] if r["implementation"] == "numpy" and r["case"] == "prefill-2048/float32/forward/q")
     compiled = next(r for r in doc["rows"] if r["implementation"] == "torch-compile" and r["case"] == numpy["case"])
     numpy.update(median_s=compiled["median_s"] / 2, fraction_of_copy=0.5)
-    row = [c.text for c in headline(load_inputs([dump(tmp_path, "drift.json", doc)])).blocks[0][1].rows[1]]
+    row = headline_tables(load_inputs([dump(tmp_path, "drift.json", doc)]))["CPU: every case"][2]
     assert row[3] == "torch-compile" and row[8].startswith("numpy: ") and row[8].endswith("50% of copy")
     del doc["machines"]["m1"]["llc_bytes"]
     doc["rows"] = [r for r in doc["rows"] if r["implementation"] != "torch-compile"]  # numpy: 3 x copy time
-    table = headline(load_inputs([dump(tmp_path, "b.json", doc)])).blocks[0][1]
-    assert [(row[2].text, row[3].text, row[-1].text) for row in table.rows] == [
-        ("16 MiB", "numpy", "not met"), ("64 MiB", "numpy", "not met")]
+    tables = headline_tables(load_inputs([dump(tmp_path, "b.json", doc)]))
+    assert [(row[2], row[3], row[-2], row[-1]) for row in tables["CPU: every case"]] == [
+        ("1 MiB", "numpy", "80%", "not met"), ("16 MiB", "numpy", "80%", "not met"),
+        ("64 MiB", "numpy", "80%", "not met")]  # cache size unknown: every case is judged out of the cache
+    assert [(row[0], row[3], row[-1]) for row in tables["CPU: the targets"]] == [
+        ("float32 forward q", "decode-b32/float32/forward/q (run run1)", "not met")]
+
+
+def test_headline_holds_jax_and_tensorflow_to_their_own_copy(tmp_path: Path) -> None:
+    case = BenchCase(SHAPES["prefill-2048"], "bfloat16")
+    copy = 2 * case.tensor_bytes() / 10e9
+    entries = [benchmark_entry("jax-jit", "first-party", "jax", case, 1.5 * copy, copy),  # 67% of its copy
+               benchmark_entry("tensorflow-xla", "first-party", "tensorflow", case, 2.5 * copy, copy),  # 40%
+               benchmark_entry("numpy", "first-party", "numpy", case, 10 * copy, copy)]  # not JAX or TF: not judged
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "quick"}
+    doc = document([run], {"m1": machine("m1")}, derive(rows_from_pytest_benchmark({"benchmarks": entries})), [])
+    table = headline_tables(load_inputs([dump(tmp_path, "f.json", doc)]))["JAX and TensorFlow first-party against"
+                                                                           " their own framework's copy (target 50%)"]
+    assert [(row[0], row[1], row[4], row[-1]) for row in table] == [
+        ("jax-jit", "bfloat16 forward q", "67%", "met"), ("tensorflow-xla", "bfloat16 forward q", "40%", "not met")]
 
 
 def test_write_is_atomic(tmp_path: Path) -> None:
