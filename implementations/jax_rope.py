@@ -11,11 +11,23 @@ fwd+bwd 57% -> 63%. The gradient is a custom_vjp: the same kernel by -phi (R(phi
 instead of autodiff's transposed graph of slices and concatenates.
 
 What still bounds bf16/f16 below 50%: cos/sin, computed once per (batch, seq, pair) in their own
-fusion, cost 1.7-2.3 ms for the 131072 angles of seq 2048 (XLA CPU's float32 sin and cos, ~8 ns
-each, vectorised), against a 2.6 ms bf16 copy; the measured bound (rotation kernel + trig) is
-~40%. Vision (SAM 2, [4, 4096, 1, 256], one head) has no heads to amortise the trig over: 2.1M
-angles take ~35 ms against a 2.5 ms f32 copy (6%), and the interleaved rotation concatenates along
-an innermost axis of two, which is not vectorised (bf16 kernel 8% of copy).
+fusion, cost ~2.3 ms for the 131072 angles of seq 2048 (~9 ns per sin or cos on one core): the IR
+has llvm.cos.v8f32, but XLA CPU (jax 0.10) lowers it to eight scalar calls of libm's cosf/sinf
+(objdump of the kernel: a cosf relocation, 16 indirect calls per loop); two threads halve it
+(cos 1.18 -> 0.65 ms). Against a ~3 ms bf16 copy that leaves the rotation too little room (~40%).
+Full-width forms of the half rotation (x cos2 + rotate_half(x) sin2, by concatenate or roll) run
+scalar: bf16 64-76 ms against 5.7 ms for the slices form, so the slices stay.
+
+Calls whose positions hold fewer distinct values than tokens (SAM 2 64x64: 64 values, 16384
+tokens, 2.1M angles ~49 ms) compute cos/sin of each value once (_table, [values, r/2]) and gather
+each token's rows (_gather_rows): the same float32 ops on the same values, bit-identical, 0.14 ms +
+2.1 ms; one host read of min/max per call decides, only above 65536 angles. The two are separate
+jits: in one, XLA fuses cos/sin into the gather and evaluates them per element again (53 ms, also
+behind an optimization barrier). SAM 2 f32 forward 12% -> 36%, fwd+bwd 17% -> 43%, bf16 forward
+4% -> 20%, fwd+bwd 10% -> 31%: the remaining bound is the gathered tables themselves ([b, s, r/2]
+twice, as many floats as x with one head, 2.1 ms) and the interleaved kernel (f32 ~70% of the
+copy; bf16/f16 use the full-width form x cos2 + swap_pairs(x) sin2, 29% of the copy, where the
+slices + concatenate along an axis of two runs scalar at 10%).
 
 The frequency vector, the attention factor and the pair-to-axis map are computed eagerly in
 jax.numpy by :mod:`rope_suite.implementations.frequencies`, outside the compiled code, the
