@@ -76,32 +76,32 @@ def constants(spec: RopeSpec, seq_len: int | None, work: torch.dtype) -> tuple[t
 
 
 class Rope(torch.autograd.Function):
-    """outs = each of xs [tokens, heads_j, head_dim] rotated by phi = positions * inv_freq (scaled
-    by ``scale``), or by -phi when ``inverse``, in one pass that computes cos/sin once per token
-    for all of them; the gradient of each is the other rotation of its incoming gradient (the
-    same kernel, over the gradients that exist)."""
+    """outs = each of xs [batch, seq, heads_j, head_dim] rotated by phi = positions * inv_freq
+    (scaled by ``scale``), or by -phi when ``inverse``, in one pass that computes cos/sin once per
+    token for all of them; the gradient of each is the other rotation of its incoming gradient
+    (the same kernel, over the gradients that exist)."""
 
     @staticmethod
-    def forward(ctx: Any, positions: torch.Tensor, axes: torch.Tensor, inv_freq: torch.Tensor, scale: float,
-                interleaved: bool, inverse: bool, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(ctx: Any, positions: torch.Tensor, n_axes: int, axes: torch.Tensor, inv_freq: torch.Tensor,
+                scale: float, interleaved: bool, inverse: bool, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         ctx.save_for_backward(positions, axes, inv_freq)
         ctx.set_materialize_grads(False)  # an output that reaches no loss: no gradient, no pass over zeros
-        ctx.options = (scale, interleaved, inverse)
-        return tuple(extension().rope([x.contiguous() for x in xs], positions, axes, inv_freq, scale, interleaved,
-                                      inverse))
+        ctx.options = (n_axes, scale, interleaved, inverse)
+        return tuple(extension().rope([x.contiguous() for x in xs], positions, n_axes, axes, inv_freq, scale,
+                                      interleaved, inverse))
 
     @staticmethod
     def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         positions, axes, inv_freq = ctx.saved_tensors
-        scale, interleaved, inverse = ctx.options
+        n_axes, scale, interleaved, inverse = ctx.options
         given = [j for j, g in enumerate(grads) if g is not None]
         out: list[torch.Tensor | None] = [None] * len(grads)
         if given:
-            rotated = Rope.apply(positions, axes, inv_freq, scale, interleaved, not inverse,
+            rotated = Rope.apply(positions, n_axes, axes, inv_freq, scale, interleaved, not inverse,
                                  *(grads[j] for j in given))
             for j, g in zip(given, rotated):
                 out[j] = g
-        return (None, None, None, None, None, None, *out)
+        return (None,) * 7 + tuple(out)
 
 
 class TorchCppRope:
@@ -133,21 +133,20 @@ class TorchCppRope:
     @staticmethod
     def _rope(xs: tuple[torch.Tensor, ...], positions: torch.Tensor, spec: RopeSpec) -> tuple[torch.Tensor, ...]:
         """The kernel over xs, through autograd only where a gradient can flow. The kernel reads
-        the positions as they are (int64; it raises the ValueError for a negative one); the
-        frequencies are those of this call's positions (cached per spec and, for dynamic NTK and
-        LongRoPE, max(position) + 1)."""
+        x [batch, seq, heads, head_dim] and the positions as they are (int64; it raises the
+        ValueError for a negative one); the frequencies are those of this call's positions
+        (cached per spec and, for dynamic NTK and LongRoPE, max(position) + 1). A call costs
+        about 10 us of Python around the kernel."""
         work = torch.float64 if xs[0].dtype == torch.float64 else torch.float32
         seq_len = frequencies.sequence_length(torch, positions.detach()) if spec.sequence_dependent else None
         inv_freq, scale, axes = constants(spec, seq_len, work)
-        streams = positions.detach().reshape(-1, spec.n_axes).to(torch.int64).contiguous()
-        tokens = [x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]) for x in xs]
+        if positions.dtype != torch.int64 or not positions.is_contiguous():
+            positions = positions.to(torch.int64).contiguous()
         interleaved = spec.convention == "interleaved"
         if torch.is_grad_enabled() and any(x.requires_grad for x in xs):
-            outs = Rope.apply(streams, axes, inv_freq, scale, interleaved, False, *tokens)
-        else:
-            outs = extension().rope([x.contiguous() for x in tokens], streams, axes, inv_freq, scale, interleaved,
-                                    False)
-        return tuple(out.view(x.shape) for out, x in zip(outs, xs))
+            return Rope.apply(positions.detach(), spec.n_axes, axes, inv_freq, scale, interleaved, False, *xs)
+        return tuple(extension().rope([x if x.is_contiguous() else x.contiguous() for x in xs], positions,
+                                      spec.n_axes, axes, inv_freq, scale, interleaved, False))
 
 
 IMPLEMENTATION = TorchCppRope()

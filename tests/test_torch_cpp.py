@@ -27,21 +27,21 @@ SPECS = [preset("llama2-7b"), preset("gpt-j-6b"), preset("phi-2"), preset("sam2"
 
 
 def arguments(kernel, x, spec: RopeSpec, seed: int = 1):
-    """(positions int64 [tokens, n_axes], axes, inv_freq, scale) for x [tokens, heads, head_dim],
-    positions up to about 4000 (far from zero, so a mis-rotation shows)."""
+    """(positions int64 [batch, seq, n_axes], n_axes, axes, inv_freq, scale) for x [batch, seq,
+    heads, head_dim], positions up to about 4000 (far from zero, so a mis-rotation shows)."""
     import torch
 
-    positions = torch.randint(0, 4096, (x.shape[0], spec.n_axes), generator=torch.Generator().manual_seed(seed))
+    positions = torch.randint(0, 4096, (*x.shape[:2], spec.n_axes), generator=torch.Generator().manual_seed(seed))
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     inv_freq, scale, axes = kernel.constants(spec, None, work)
-    return positions, axes, inv_freq, scale
+    return positions, spec.n_axes, axes, inv_freq, scale
 
 
-def sample(spec: RopeSpec, dtype: str, heads: int = 3, tokens: int = 74):
-    """x [tokens, heads, head_dim] with an inf, a -inf and a NaN among ordinary values."""
+def sample(spec: RopeSpec, dtype: str, heads: int = 3, batch: int = 2, seq: int = 37):
+    """x [batch, seq, heads, head_dim] with an inf, a -inf and a NaN among ordinary values."""
     import torch
 
-    x = (100 * torch.randn(tokens, heads, spec.head_dim, generator=torch.Generator().manual_seed(2))).to(
+    x = (100 * torch.randn(batch, seq, heads, spec.head_dim, generator=torch.Generator().manual_seed(2))).to(
         getattr(torch, dtype))
     flat = x.view(-1)
     flat[5], flat[17], flat[40] = float("inf"), float("nan"), -float("inf")
@@ -110,20 +110,21 @@ def test_strided_input_equals_contiguous(kernel) -> None:
 
 
 def bad(t, x=(4, 2, 8), positions=(4, 1), axes=(0,), inv_freq=(4,), dtype=None, positions_dtype=None):
-    """Kernel arguments with one of them changed."""
-    return ([t.zeros(*x)], t.zeros(*positions, dtype=positions_dtype or t.int64), t.tensor(axes, dtype=t.int64),
-            t.zeros(*inv_freq, dtype=dtype or t.float32))
+    """Kernel arguments with one of them changed (n_axes: positions' last size)."""
+    return ([t.zeros(*x)], t.zeros(*positions, dtype=positions_dtype or t.int64), positions[-1],
+            t.tensor(axes, dtype=t.int64), t.zeros(*inv_freq, dtype=dtype or t.float32))
 
 
 @pytest.mark.parametrize("args, message", [
-    (lambda t: bad(t, positions=(3, 1)), "positions must be contiguous int64 [tokens=4, n_axes]"),
-    (lambda t: bad(t, positions_dtype=t.float32), "positions must be contiguous int64 [tokens=4, n_axes]"),
+    (lambda t: bad(t, positions=(3, 1)), "positions must be contiguous int64 [tokens=4, n_axes=1]"),
+    (lambda t: bad(t, positions_dtype=t.float32), "positions must be contiguous int64 [tokens=4, n_axes=1]"),
     (lambda t: bad(t, inv_freq=(5,)), "inv_freq must be contiguous [r/2 <= 4]"),
     (lambda t: bad(t, dtype=t.float64), "inv_freq must be Float for Float x, got Double"),
-    (lambda t: bad(t, x=(4, 8)), "xs[0] must be a contiguous CPU tensor [tokens, heads, head_dim]"),
+    (lambda t: bad(t, x=(4, 8)), "xs[0] must be a contiguous CPU tensor [tokens..., heads, head_dim]"),
     (lambda t: bad(t, positions=(4, 2), axes=(0, 1, 2, 1)), "axes[2]=2 is invalid: positions have 2 axes"),
     (lambda t: bad(t, positions=(4, 2), axes=(0, 1)), "axes must be contiguous int64 [r/2=4] for positions of 2 axes"),
     (lambda t: ([t.zeros(4, 2, 8), t.zeros(4, 2, 6)], *bad(t)[1:]), "xs[1] must match xs[0] in tokens, head_dim"),
+    (lambda t: ([t.zeros(4, 2, 8), t.zeros(2, 3, 2, 8)], *bad(t)[1:]), "xs[1] must match xs[0] in tokens, head_dim"),
 ])
 def test_kernel_rejects_bad_arguments_by_name(kernel, args, message: str) -> None:
     import torch
