@@ -131,6 +131,13 @@ inline void stream_floats(float* p, const at::vec::Vectorized<float>& v) { _mm51
 inline void stream_bits(void* p, __m256i v) { _mm256_stream_si256(static_cast<__m256i*>(p), v); }
 inline void stream_floats(float* p, const at::vec::Vectorized<float>& v) { _mm256_stream_ps(p, v); }
 #endif
+// The input is prefetched this far ahead of the head being rotated: measured on the 2-core EPYC
+// (alternating with a copy of x), float32 [2048, 32, 128] went from 71% to 88% of the copy's
+// bandwidth, bfloat16 from 57% to 66%, float32 [8192, 32, 128] from 107% to 140%; 1 to 8 KiB
+// ahead all help about as much. Why the hardware prefetchers do not cover it on their own is not
+// measured (the VM exposes no performance counters).
+constexpr int64_t kPrefetchBytes = 2048;
+
 // Whether stores straight from the vector registers can stream (else rows go through write_row).
 constexpr bool kStreamRegisters = kStreamBytes > 0;
 
@@ -459,6 +466,9 @@ void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* 
       for (int64_t h = 0; h < op.heads; ++h) {
         const scalar_t* in = op.x + (t * op.heads + h) * head_dim;
         scalar_t* to = op.out + (t * op.heads + h) * head_dim;
+        for (int64_t k = 0; k < head_dim * item; k += 64) {  // this head's lines, 2 KiB ahead (see kPrefetchBytes)
+          __builtin_prefetch(reinterpret_cast<const char*>(in) + kPrefetchBytes + k);
+        }
         if (direct[j]) {
           rotate_head<scalar_t, acc_t, true>(in, angles, runs, n, w, interleaved, to);
         } else {
