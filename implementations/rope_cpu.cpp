@@ -140,9 +140,6 @@ inline void stream_floats(float* p, const at::vec::Vectorized<float>& v) { _mm25
 // measured (the VM exposes no performance counters).
 constexpr int64_t kPrefetchBytes = 2048;
 
-// Whether stores straight from the vector registers can stream (else rows go through write_row).
-constexpr bool kStreamRegisters = kStreamBytes > 0;
-
 // c[i] = cos(phi[i]), s[i] = sin(phi[i]) for i < n (the C library's; SLEEF's for float below).
 template <typename acc_t>
 void unscaled_cos_sin(const acc_t* phi, int64_t n, acc_t* c, acc_t* s) {
@@ -425,7 +422,7 @@ void rotate_head(const scalar_t* in, const std::vector<const acc_t*>& angles, co
 // fewer values than tokens: a vision grid, a batch of prompts), read instead of computing.
 template <typename scalar_t, typename acc_t>
 void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* positions, int64_t n_axes,
-                 const int64_t* axes, const std::vector<Run>& runs, const acc_t* inv_freq, const acc_t* table,
+                 const std::vector<Run>& runs, const acc_t* inv_freq, const acc_t* table,
                  acc_t scale, bool inverse, int64_t begin, int64_t end, int64_t head_dim, int64_t n, bool interleaved,
                  bool stream) {
   const int64_t w = interleaved ? 2 * n : n;
@@ -437,7 +434,7 @@ void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* 
   std::vector<const acc_t*> angles(runs.size());  // each run's row: the token's own or the table's
   // Streaming straight from the vector registers where every store of the vector loop is
   // aligned and the loop covers every pair; through the row buffer otherwise.
-  bool vector_runs = std::is_same_v<acc_t, float> && kStreamRegisters;
+  bool vector_runs = std::is_same_v<acc_t, float>;
   for (const Run& r : runs) {
     const int64_t b = interleaved ? 2 * r.begin : r.begin, e = interleaved ? 2 * r.end : r.end;
     vector_runs = vector_runs && b % (2 * kLanes) == 0 && (e - b) % (2 * kLanes) == 0;
@@ -570,7 +567,7 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
     }
     const acc_t* tp = table.empty() ? nullptr : table.data();
     at::parallel_for(0, tokens, grain, [&](int64_t begin, int64_t end) {
-      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, ap, runs, fp, tp, a, inverse, begin, end, head_dim, n,
+      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, runs, fp, tp, a, inverse, begin, end, head_dim, n,
                                    interleaved, stream);
     });
   });

@@ -153,7 +153,7 @@ def working_set(row: dict[str, Any], machines: dict[str, dict[str, Any]]) -> str
     llc = machines.get(row["machine_id"], {}).get("llc_bytes")
     if not llc:
         return f"{size:.0f} MiB"
-    where = "fits in" if row["bytes_moved"] <= llc else "exceeds"
+    where = "fits in" if in_cache(row, machines) else "exceeds"
     return f"{size:.0f} MiB ({where} {llc / 2**20:.0f} MiB LLC)"
 
 
