@@ -11,6 +11,7 @@ Inputs come from a fixed seed, are built in NumPy and converted once, before any
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
@@ -106,9 +107,13 @@ class BenchCase:
             shapes.append((s.batch, s.seq, s.heads_k, d))
         return shapes
 
+    def elements(self) -> int:
+        """Elements of q (and k): what the rotation computes."""
+        return sum(int(np.prod(t)) for t in self.tensor_shapes())
+
     def tensor_bytes(self) -> int:
         """Bytes of q (and k): what an out-of-place copy of the inputs reads, and writes again."""
-        return sum(int(np.prod(t)) for t in self.tensor_shapes()) * ITEMSIZE[self.dtype]
+        return self.elements() * ITEMSIZE[self.dtype]
 
     def bytes_moved(self) -> int:
         """Bytes the operation must move: read x (q and k), write the output, read the positions
@@ -158,6 +163,23 @@ FULL: tuple[BenchCase, ...] = tuple(
     + _cases(("decode-b64", "vision-sam2-64x64"), ("float32",), "forward+backward", "q")
     + _cases(("prefill-2048",), ("float32", "bfloat16"), "forward+backward", "q")
     + _cases(("gqa-llama3-2048",), ("float32",), "forward+backward", "qk"))
+
+
+def resized(case: BenchCase, bytes_moved: int) -> BenchCase:
+    """The same case (spec, dtype, direction, mode, heads, kind of positions) with as many tokens
+    as move about ``bytes_moved`` bytes: decode rows, prompt tokens, or whole rows of a vision
+    grid (at least one). The timing of the work on data resident in the cache uses it."""
+    s = case.shape
+    tokens = max(1, round(bytes_moved * s.batch * s.seq / case.bytes_moved()))
+    if s.grid is not None:
+        width = s.grid[1]
+        rows = max(1, round(tokens / width))
+        shape = dataclasses.replace(s, name=f"{s.name}~{rows}x{width}", batch=1, seq=rows * width, grid=(rows, width))
+    elif s.phase == "decode":
+        shape = dataclasses.replace(s, name=f"{s.name}~b{tokens}", batch=tokens)
+    else:
+        shape = dataclasses.replace(s, name=f"{s.name}~{tokens}", batch=1, seq=tokens)
+    return dataclasses.replace(case, shape=shape)
 
 
 def profile_cases(profile: str) -> tuple[BenchCase, ...]:

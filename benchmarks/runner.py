@@ -43,9 +43,13 @@ TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 # timed with the kernel mapping and zeroing its fresh output: a page fault per 4 KiB caps it
 # near 2-6 GB/s on this project's CI machine whatever the implementation does, and how often
 # a framework's own allocator returns memory decides the figure (a torch copy measured 2 GB/s
-# in one process and 112 GB/s in another).
+# in one process and 112 GB/s in another). One arena (MALLOC_ARENA_MAX=1): glibc serves other
+# threads from arenas of at most 64 MiB, and mmaps (and munmaps) anything larger whatever
+# MALLOC_MMAP_MAX_ says. JAX runs a computation with flops on a worker thread and a copy on the
+# caller's, so jax-jit's 128 MiB output paid 32,769 page faults a call while its copy paid none:
+# 14-18% of the copy at prefill-8192, 39-42% with one arena.
 STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
-                                    "MALLOC_TOP_PAD_": str(1 << 28)}
+                                    "MALLOC_TOP_PAD_": str(1 << 28), "MALLOC_ARENA_MAX": "1"}
 
 
 def allocator_label(env: Mapping[str, str]) -> str:

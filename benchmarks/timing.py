@@ -9,6 +9,10 @@ autotuning) is timed on its own and reported as compile time, never mixed into t
 state. The roofline is the same framework's out-of-place copy of the same tensors, timed the
 same way in the same process; see :func:`alternate_copy` for when the two alternate.
 
+What bounds a case is measured too (:func:`work_in_cache`): the operation and the copy timed on
+the same case cut to two sizes that stay in the cache, and a line through the two points: a
+fixed cost per call and a cost per element with no memory traffic to wait for.
+
 On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
 with the L2 cache flushed before it (as ``triton.testing.do_bench`` does), and a CUDA-graph
 replay of the calls, which removes the launch overhead.
@@ -27,7 +31,7 @@ from typing import Any
 from rope_suite.conformance.frameworks import has_autodiff, synchronize
 from rope_suite.conformance.subject import Subject
 
-from .cases import BenchCase
+from .cases import BenchCase, resized
 from .memory import peak_memory
 
 
@@ -50,6 +54,7 @@ class Settings:
 
 SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30, slow_s=0.05, max_call_s=20.0),
                                  "full": Settings(1.0, 10, 300)}
+IN_CACHE_SETTINGS = Settings(0.05, 7, 50)  # the two small sizes of work_in_cache
 
 
 class TooSlow(Exception):
@@ -222,19 +227,24 @@ class Timed:
         with the operation's rounds, or else timed now, like the operation."""
         if self.copy_times:
             return stats_of(self.copy_times, 1)
-        for _ in range(2):
-            self.copy()
+        return self.rounds_of(self.copy, warm=2)
+
+    def rounds_of(self, fn: Callable[[], Any], warm: int) -> dict[str, float]:
+        """Statistics of ``fn`` after ``warm`` untimed calls, in rounds planned as for the
+        operation, with the garbage collector off (as pytest-benchmark runs the operation)."""
+        for _ in range(warm):
+            fn()
         start = time.perf_counter()
-        self.copy()
+        fn()
         rounds, iterations = self.plan(time.perf_counter() - start)
         times = []
         collecting = gc.isenabled()
-        gc.disable()  # as pytest-benchmark does for the operation (--benchmark-disable-gc)
+        gc.disable()
         try:
             for _ in range(rounds):
                 start = time.perf_counter()
                 for _ in range(iterations):
-                    self.copy()
+                    fn()
                 times.append(time.perf_counter() - start)
         finally:
             if collecting:
@@ -256,3 +266,39 @@ class Timed:
             except Exception as err:  # e.g. host work in the call cannot be captured in a graph
                 out.append({"timing": timing, "status": "error", "reason": f"{type(err).__name__}: {err}"})
         return out
+
+
+def in_cache_sizes(llc_bytes: int | None) -> tuple[int, int]:
+    """The bytes moved by the two cuts of :func:`work_in_cache`: a 32nd and an 8th of the
+    last-level cache (1 and 4 MiB without one): resident in the cache, and large enough that a
+    kernel already splits them across its threads as it splits the whole case."""
+    llc = llc_bytes or 32 * 2**20
+    return llc // 32, llc // 8
+
+
+def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> dict[str, float]:
+    """What the operation and its copy cost with their data in the cache: the case cut to the
+    two sizes of :func:`in_cache_sizes` (``cases.resized``), each timed (median of rounds, the
+    first call untimed), and the line through the two points: ``fixed_s``, the cost of a call,
+    and ``per_element_s``, the cost of an element of q (and k), for the operation and for
+    ``copy_fixed_s`` / ``copy_per_element_s`` the copy. A slope below the timer's resolution
+    comes out as 0 (and its call cost as the larger size's time), never negative.
+
+    The work of the whole case, ``fixed_s + per_element_s * case.elements()``, is what it
+    would take if it never waited for memory; against the copy's time at the case's size it
+    says whether the operation's own instructions or call overhead bound it
+    (``reports.bounds``)."""
+    points = []
+    for size in in_cache_sizes(llc_bytes):
+        cut = resized(case, size)
+        timed = Timed(subject, cut, IN_CACHE_SETTINGS)
+        op = timed.rounds_of(timed.call, warm=3)["median"]
+        copy = timed.rounds_of(timed.copy, warm=2)["median"]
+        points.append((cut.elements(), op, copy))
+    (e1, op1, copy1), (e2, op2, copy2) = points
+    out = {"case_elements": case.elements(), "elements": [e1, e2], "op_s": [op1, op2], "copy_s": [copy1, copy2]}
+    for name, (t1, t2) in (("", (op1, op2)), ("copy_", (copy1, copy2))):
+        slope = max((t2 - t1) / (e2 - e1), 0.0)
+        out[f"{name}per_element_s"] = slope
+        out[f"{name}fixed_s"] = max(t2 - slope * e2, 0.0)
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 from rope_suite.conformance.frameworks import FLOAT_DTYPES as DTYPES
 
 from . import plots
+from .bounds import bound
 from .conformance_table import FEATURES, cells
 from .findings import findings as distinct
 from .model import Cell, Figure, Report, Section, Table, ms, num, ok_rows, pct, runs
@@ -43,7 +44,10 @@ def headline(inputs: Inputs) -> Section:
                    f"TensorFlow implementation at >= {OWN_COPY:.0%} of its own framework's copy. Closest is judged "
                    "by the fraction of copy, the speed the same-process copy normalises: each implementation runs "
                    "in its own process, minutes apart, and a shared machine's memory bandwidth drifts between them "
-                   "(the least median time is shown beside it).")
+                   "(the least median time is shown beside it). What bounds a case: its work timed with the data "
+                   "in the cache (a cost per call plus one per element, from two cuts of the case) against the "
+                   "copy's time at full size; the work ceiling is the fraction of copy the operation would reach "
+                   "if all its work were hidden behind its memory traffic (see rope_suite.reports.bounds).")
     cases, groups = cpu_cases(inputs)
     if cases.rows:
         s.blocks.append(("CPU: the targets per dtype, direction and mode (the lowest case decides)", groups))
@@ -94,7 +98,8 @@ def cpu_cases(inputs: Inputs) -> tuple[Table, Table]:
     """(every CPU case with its closest first-party implementation and target, the targets per
     dtype, direction, mode and cache side with the lowest case of each)."""
     cases = Table(["run", "case", "bytes", "closest first-party", "median", "GB/s", "fraction of copy",
-                   "of machine copy", "least median (first-party)", "target", "result"], [])
+                   "of machine copy", "least median (first-party)", "work ceiling", "what bounds it", "target",
+                   "result"], [])
     judged: dict[tuple[str, bool], list[tuple[dict[str, Any], str]]] = defaultdict(list)  # (combination, fits)
     for run_id, label in runs(inputs):
         rows = [r for r in ok_rows(inputs.rows, run_id=run_id, timing="wall", device="cpu", kind="first-party")]
@@ -111,10 +116,11 @@ def cpu_cases(inputs: Inputs) -> tuple[Table, Table]:
                                Cell(pct(best["fraction_of_machine_copy"]), "num"),
                                Cell(f"{least['implementation']}: {ms(least['median_s'])}, "
                                     f"{pct(least['fraction_of_copy'])} of copy"),
+                               *_bound_cells(best, target, cached),
                                Cell(pct(target), "num"), Cell("met" if met else "not met", "ok" if met else "bad")])
             judged[(combination(best), cached)].append((best, run_id))
     groups = Table(["dtype direction mode", "bytes", "cases", "lowest: case", "closest first-party", "fraction of copy",
-                    "target", "result"], [])
+                    "work ceiling", "what bounds it", "target", "result"], [])
     for key in sorted(judged, key=lambda k: (_order(judged[k][0][0])[:3], k[1])):
         best, run_id = min(judged[key], key=lambda b: b[0]["fraction_of_copy"] or 0)
         target = IN_CACHE if key[1] else OUT_OF_CACHE
@@ -122,15 +128,21 @@ def cpu_cases(inputs: Inputs) -> tuple[Table, Table]:
         groups.rows.append([Cell(key[0]), Cell("fit in the LLC" if key[1] else "exceed the LLC (or unknown)"),
                             Cell(str(len(judged[key])), "num"), Cell(f"{best['case']} (run {run_id})"),
                             Cell(best["implementation"]), Cell(pct(best["fraction_of_copy"]), "num"),
+                            *_bound_cells(best, target, key[1]),
                             Cell(pct(target), "num"), Cell("met" if met else "not met", "ok" if met else "bad")])
     return cases, groups
+
+
+def _bound_cells(row: dict[str, Any], target: float, cached: bool) -> list[Cell]:
+    """The work ceiling and what bounds the case (:func:`rope_suite.reports.bounds.bound`)."""
+    return [Cell(pct(row.get("work_ceiling")), "num"), Cell(bound(row, target, cached))]
 
 
 def framework_targets(inputs: Inputs) -> Table:
     """Each first-party JAX and TensorFlow implementation per dtype, direction and mode: its lowest
     fraction of its own framework's copy over the cases and runs, against OWN_COPY."""
-    table = Table(["implementation", "dtype direction mode", "cases", "lowest: case", "fraction of copy", "target",
-                   "result"], [])
+    table = Table(["implementation", "dtype direction mode", "cases", "lowest: case", "fraction of copy",
+                   "work ceiling", "what bounds it", "target", "result"], [])
     rows = [r for r in ok_rows(inputs.rows, timing="wall", device="cpu", kind="first-party")
             if r["framework"] in ("jax", "tensorflow")]
     for impl in sorted({r["implementation"] for r in rows}):
@@ -142,7 +154,9 @@ def framework_targets(inputs: Inputs) -> Table:
             met = (worst["fraction_of_copy"] or 0) >= OWN_COPY
             table.rows.append([Cell(impl), Cell(combo), Cell(str(len(here)), "num"),
                                Cell(f"{worst['case']} (run {worst['run_id']})"),
-                               Cell(pct(worst["fraction_of_copy"]), "num"), Cell(pct(OWN_COPY), "num"),
+                               Cell(pct(worst["fraction_of_copy"]), "num"),
+                               *_bound_cells(worst, OWN_COPY, in_cache(worst, inputs.machines)),
+                               Cell(pct(OWN_COPY), "num"),
                                Cell("met" if met else "not met", "ok" if met else "bad")])
     return table
 

@@ -24,7 +24,9 @@ BASELINE = "torch-eager"
 MEASURES: tuple[str, ...] = ("median_s", "iqr_s", "min_s", "max_s", "mean_s", "stddev_s", "rounds", "iterations",
                              "bytes_moved", "gbps", "copy_median_s", "copy_gbps", "fraction_of_copy",
                              "machine_copy_gbps", "fraction_of_machine_copy", "speedup_vs_torch_eager",
-                             "first_call_s", "compile_s", "peak_memory_bytes", "peak_memory_method")
+                             "first_call_s", "compile_s", "peak_memory_bytes", "peak_memory_method",
+                             "elements", "work_fixed_s", "work_per_element_s", "copy_fixed_s", "copy_per_element_s",
+                             "work_s", "work_ceiling", "work_reason")
 
 
 def empty_row(base: dict[str, Any], status: str, reason: str | None, timing: str = "wall") -> dict[str, Any]:
@@ -52,7 +54,24 @@ def _measured(base: dict[str, Any], timing: str, stats: dict[str, Any], extra: d
         row["compile_s"] = max(first - median, 0.0)
     row["peak_memory_bytes"] = extra.get("peak_memory_bytes")
     row["peak_memory_method"] = extra.get("peak_memory_method")
+    _work(row, extra)
     return row
+
+
+def _work(row: dict[str, Any], extra: dict[str, Any]) -> None:
+    """The in-cache work figures of ``extra["in_cache"]`` (absent in older files: left null)."""
+    work = extra.get("in_cache")
+    if not work:
+        return
+    if "reason" in work:
+        row["work_reason"] = f"the work in the cache was not measured: {work['reason']}"
+        return
+    elements = work["case_elements"]
+    row.update({"elements": elements, "work_fixed_s": work["fixed_s"], "work_per_element_s": work["per_element_s"],
+                "copy_fixed_s": work["copy_fixed_s"], "copy_per_element_s": work["copy_per_element_s"]})
+    row["work_s"] = work["fixed_s"] + work["per_element_s"] * elements
+    if row["copy_median_s"] and row["work_s"] > 0:
+        row["work_ceiling"] = row["copy_median_s"] / row["work_s"]
 
 
 def rows_from_benchmark(bench: dict[str, Any]) -> list[dict[str, Any]]:

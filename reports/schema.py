@@ -60,6 +60,8 @@ ROW: dict[str, Any] = {
         "speedup_vs_torch_eager": _num,
         "first_call_s": _num, "compile_s": _num,
         "peak_memory_bytes": _int, "peak_memory_method": _str,
+        "elements": _int, "work_fixed_s": _num, "work_per_element_s": _num, "copy_fixed_s": _num,
+        "copy_per_element_s": _num, "work_s": _num, "work_ceiling": _num, "work_reason": _str,
     },
     "allOf": [{"if": {"properties": {"status": {"const": "ok"}}},
                "then": {"properties": {"median_s": {"type": "number"}, "gbps": {"type": "number"}}}}],

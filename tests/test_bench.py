@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from rope_suite.benchmarks.noop import NoopRope
-from rope_suite.benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases
+from rope_suite.benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases, resized
 from rope_suite.benchmarks.targets import bench_targets, kind
-from rope_suite.benchmarks.timing import SETTINGS, Timed, alternate_copy, skip_reason, stats_of
+from rope_suite.benchmarks.timing import (SETTINGS, Timed, alternate_copy, in_cache_sizes, skip_reason, stats_of,
+                                          work_in_cache)
 from conftest import need
 from rope_suite.conformance.presets import PRESETS
 from rope_suite.conformance.subject import Subject
@@ -60,6 +61,40 @@ def test_positions_model_the_phase() -> None:
     assert grid.shape == (4, 4096, 2) and grid.max() == 63 and tuple(grid[0, 65]) == (1, 1)
     prefill = SHAPES["prefill-512"].positions(seed=1)
     assert np.array_equal(prefill[0], np.arange(512))
+
+
+def test_cuts_for_the_work_in_the_cache_keep_the_case_and_fit_the_cache() -> None:
+    small, large = in_cache_sizes(32 << 20)
+    assert (small, large) == (1 << 20, 4 << 20) and in_cache_sizes(None) == (small, large)
+    for case in FULL:
+        for size in (small, large):
+            cut = resized(case, size)
+            assert (cut.dtype, cut.direction, cut.mode, cut.shape.spec_name) == \
+                (case.dtype, case.direction, case.mode, case.shape.spec_name)
+            assert (cut.shape.heads_q, cut.shape.heads_k, cut.shape.phase) == \
+                (case.shape.heads_q, case.shape.heads_k, case.shape.phase)
+            per_token = case.bytes_moved() / (case.shape.batch * case.shape.seq)
+            assert abs(cut.bytes_moved() - size) <= per_token * (case.shape.grid or (1, 1))[1] / 2 + 1
+            positions = cut.shape.positions(cut.seed)
+            assert positions.shape[:2] == (cut.shape.batch, cut.shape.seq)
+    decode = resized(BenchCase(SHAPES["decode-b64"], "float32"), small)
+    assert (decode.shape.batch, decode.shape.seq) == (32, 1)  # decode keeps one token a row
+    grid = resized(BenchCase(SHAPES["vision-sam2-64x64"], "float32"), small)
+    assert grid.shape.grid == (8, 64) and grid.shape.positions(1)[0, -1].tolist() == [63, 7]  # whole rows
+
+
+def test_work_in_the_cache_recovers_a_known_cost_per_call_and_per_element() -> None:
+    sys.path.insert(0, str(ROOT / "tests" / "plugins"))
+    from known_cost import FIXED_S, PER_ELEMENT_S
+
+    target = bench_targets([str(ROOT / "tests" / "plugins" / "known_cost.py")])[0]
+    work = work_in_cache(target.load(), BenchCase(SHAPES["prefill-2048"], "float32"), 32 << 20)
+    assert work["elements"] == [131072, 524288] and work["case_elements"] == 2048 * 32 * 128
+    # Sleep overshoots by a roughly constant amount: into the cost per call, not per element.
+    assert work["per_element_s"] == pytest.approx(PER_ELEMENT_S, rel=0.15)
+    assert FIXED_S * 0.9 < work["fixed_s"] < FIXED_S * 1.5
+    assert work["copy_per_element_s"] >= 0 and work["copy_fixed_s"] >= 0
+    assert all(op > copy for op, copy in zip(work["op_s"], work["copy_s"]))  # a copy of x is cheaper than a sleep
 
 
 def test_stats_are_per_call() -> None:
@@ -177,3 +212,37 @@ def test_cuda_timing_is_only_taken_on_a_cuda_device() -> None:
 
     assert callable(cuda.event_times) and callable(cuda.graph_times) and cuda.GRAPH_CALLS > 1
     assert timed("noop-torch", BenchCase(TINY, "float32")).cuda_timings(3) == []
+
+
+FAULTS = """
+import resource, sys
+import jax, jax.numpy as jnp, numpy as np
+from rope_suite.conformance.presets import preset
+from rope_suite.implementations.jax_rope import JaxRope
+
+spec, rope = preset("llama2-7b"), JaxRope()
+x = jnp.asarray(np.ones((1, 4096, 32, 128), np.float32))  # a 64 MiB output
+positions = jnp.asarray(np.arange(4096)[None])
+for _ in range(5):
+    rope.rope(x, positions, spec).block_until_ready()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    rope.rope(x, positions, spec).block_until_ready()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_steady_allocator_keeps_a_worker_threads_large_output_mapped() -> None:
+    """jax-jit computes on a worker thread; outside glibc's main arena an output over 64 MiB is
+    mapped afresh on every call (16,385 page faults a call here) unless every thread shares the
+    one arena: the benchmark's steady allocator must time it without those faults, as it times
+    the copy. (The heap may still grow once or twice while outputs overlap.)"""
+    if importlib.util.find_spec("jax") is None:  # not need(): that would import it here
+        need("jax")
+    from rope_suite.benchmarks.runner import STEADY_ALLOCATOR
+
+    env = {**os.environ, **STEADY_ALLOCATOR, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    faults = int(proc.stdout.split()[-1])
+    assert faults <= 2 * 16385, f"{faults} page faults in 10 calls under {STEADY_ALLOCATOR}"

@@ -74,6 +74,12 @@ def test_results_are_valid_and_cover_every_target_and_case(quick_run: dict[str, 
     assert doc["runs"][0]["allocator"].startswith("steady: MALLOC_MMAP_MAX_=0"), doc["runs"][0]
     eager = next(r for r in rows if r["implementation"] == "torch-compile" and r["status"] == "ok")
     assert eager["speedup_vs_torch_eager"] and eager["fraction_of_copy"] and eager["first_call_s"] is not None
+    # What bounds a case: first-party rows carry their work in the cache, others say why they do not.
+    ok = [r for r in rows if r["status"] == "ok" and r["kind"] != "noop"]
+    timed = [r for r in ok if r["kind"] == "first-party"]
+    assert timed and all(r["work_s"] and r["work_ceiling"] and r["elements"] for r in timed), \
+        [(r["implementation"], r["case"], r["work_reason"]) for r in timed if not r["work_s"]]
+    assert all("first-party implementations only" in r["work_reason"] for r in ok if r["kind"] == "third-party")
 
 
 def test_pytest_benchmark_json_is_kept_and_converted(quick_run: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ def machine(mid: str, cpu: str = "Test CPU") -> dict[str, Any]:
 
 def benchmark_entry(impl: str, kind: str, framework: str, case: BenchCase, median: float, copy_median: float,
                     run_id: str = "run1", mid: str = "m1", first_call: float = 0.5,
-                    timings: list | None = None) -> dict[str, Any]:
+                    timings: list | None = None, in_cache: dict | None = None) -> dict[str, Any]:
     """One entry of pytest-benchmark's "benchmarks" list, as the benchmark test leaves it."""
     base = {"run_id": run_id, "machine_id": mid, "implementation": impl, "kind": kind, "framework": framework,
             "device": "cpu", **case.to_dict()}
@@ -41,7 +41,8 @@ def benchmark_entry(impl: str, kind: str, framework: str, case: BenchCase, media
                       "rounds": 10, "iterations": 1, "ops": 1 / median, "total": 10 * median},
             "extra_info": {"row": base, "bytes_moved": case.bytes_moved(), "tensor_bytes": case.tensor_bytes(),
                            "first_call_s": first_call, "copy": {"median": copy_median},
-                           "peak_memory_bytes": 1 << 20, "peak_memory_method": "test", "timings": timings or []}}
+                           "peak_memory_bytes": 1 << 20, "peak_memory_method": "test", "timings": timings or [],
+                           **({"in_cache": in_cache} if in_cache else {})}}
 
 
 CASES = [BenchCase(SHAPES[name], "float32") for name in ("decode-b32", "prefill-512", "prefill-2048")]
@@ -247,6 +248,63 @@ def test_headline_holds_jax_and_tensorflow_to_their_own_copy(tmp_path: Path) -> 
                                                                            " their own framework's copy (target 50%)"]
     assert [(row[0], row[1], row[4], row[-1]) for row in table] == [
         ("jax-jit", "bfloat16 forward q", "67%", "met"), ("tensorflow-xla", "bfloat16 forward q", "40%", "not met")]
+
+
+def work(case: BenchCase, fixed: float, per_element: float, copy_fixed: float = 1e-6,
+         copy_per_element: float = 1e-11) -> dict[str, Any]:
+    """timing.work_in_cache's figures for ``case`` (the two cuts' own times do not enter the report)."""
+    return {"case_elements": case.elements(), "elements": [1, 4], "op_s": [0, 0], "copy_s": [0, 0],
+            "fixed_s": fixed, "per_element_s": per_element, "copy_fixed_s": copy_fixed,
+            "copy_per_element_s": copy_per_element}
+
+
+@pytest.mark.parametrize(("median", "fixed", "per_element", "ceiling", "says"), [
+    # work alone 16 ms against the copy's 10 ms: at most 62% whatever the memory does
+    (20e-3, 1e-3, 15e-3, "62%", ["its work per element: in the cache its work takes 16.000 ms (1.000 ms a call + ",
+                                  "the copy 10.000 ms at full size, which caps it at 62%"]),
+    # work 8 ms: 56% if none of it is hidden, 125% if all is; measured 71%, between the two
+    (14e-3, 1e-3, 7e-3, "125%", ["its work not hidden behind the memory traffic", "; 56% if none of it were "
+                                 "hidden, 100% if all"]),
+    # work 2 ms: 83% even with none hidden; measured 25%: not the work
+    (40e-3, 0.5e-3, 1.5e-3, "500%", ["not its work: ", "at full size, 83% even with none of it hidden; the memory side"]),
+    # the cost of a call is most of the work
+    (20e-3, 14e-3, 2e-3, "62%", ["its cost per call: in the cache its work takes 16.000 ms (14.000 ms a call"]),
+    (8e-3, 1e-3, 7e-3, "125%", ["met; in the cache its work takes 8.000 ms", "ceiling 125%"]),
+])
+def test_headline_says_what_bounds_each_case(tmp_path: Path, median: float, fixed: float, per_element: float,
+                                             ceiling: str, says: list[str]) -> None:
+    case = BenchCase(SHAPES["prefill-2048"], "float32")  # 64 MiB: out of the 32 MiB cache
+    entry = benchmark_entry("torch-cpp", "first-party", "torch", case, median, 10e-3,
+                            in_cache=work(case, fixed, per_element / case.elements()))
+    row = rows_from_benchmark(entry)[0]
+    assert row["work_s"] == pytest.approx(fixed + per_element) and row["elements"] == case.elements()
+    assert row["work_ceiling"] == pytest.approx(10e-3 / (fixed + per_element))
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "full"}
+    machines = {"m1": {**machine("m1"), "llc_bytes": 32 << 20}}
+    doc = document([run], machines, derive([row]), [])
+    tables = headline_tables(load_inputs([dump(tmp_path, "w.json", doc)]))
+    for table in ("CPU: every case", "CPU: the targets"):
+        (cells,) = tables[table]
+        assert cells[-4] == ceiling and all(part in cells[-3] for part in says), cells[-3]
+
+
+def test_headline_says_why_a_bound_is_missing(tmp_path: Path) -> None:
+    case = BenchCase(SHAPES["prefill-2048"], "bfloat16")
+    old = benchmark_entry("torch-cpp", "first-party", "torch", case, 2e-3, 1e-3)  # a file from before the figures
+    failed = benchmark_entry("torch-eager", "first-party", "torch", case, 4e-3, 1e-3,
+                             in_cache={"reason": "RuntimeError: out of memory"})
+    rows = derive(rows_from_pytest_benchmark({"benchmarks": [old, failed]}))
+    assert rows[0]["work_s"] is None and rows[0]["work_reason"] is None
+    assert rows[1]["work_reason"] == "the work in the cache was not measured: RuntimeError: out of memory"
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "full"}
+    doc = document([run], {"m1": machine("m1")}, rows, [])
+    (cells,) = headline_tables(load_inputs([dump(tmp_path, "o.json", doc)]))["CPU: every case"]
+    assert cells[-4] == "–" and cells[-3] == "not measured (no in-cache work figures in these results)"
+    rows[0]["median_s"] = 8e-3  # torch-eager is now the closest first-party: its reason is shown
+    rows[0]["fraction_of_copy"] = 0.1
+    doc = document([run], {"m1": machine("m1")}, rows, [])
+    (cells,) = headline_tables(load_inputs([dump(tmp_path, "p.json", doc)]))["CPU: every case"]
+    assert cells[3] == "torch-eager" and cells[-3].endswith("RuntimeError: out of memory")
 
 
 def test_write_is_atomic(tmp_path: Path) -> None:
