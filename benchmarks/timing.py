@@ -276,7 +276,7 @@ def in_cache_sizes(llc_bytes: int | None) -> tuple[int, int]:
     return llc // 32, llc // 8
 
 
-def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> dict[str, float]:
+def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> dict[str, Any]:
     """What the operation and its copy cost with their data in the cache: the case cut to the
     two sizes of :func:`in_cache_sizes` (``cases.resized``), each timed (median of rounds, the
     first call untimed), and the line through the two points: ``fixed_s``, the cost of a call,
