@@ -10,11 +10,14 @@ alone runs at ~57% of the copy in bf16/f16 (it reads x twice), forward q 37%, fw
 fwd+bwd 57% -> 63%. The gradient is a custom_vjp: the same kernel by -phi (R(phi)^T = R(-phi))
 instead of autodiff's transposed graph of slices and concatenates.
 
-What still bounds bf16/f16 below 50%: cos/sin, computed once per (batch, seq, pair) in their own
-fusion, cost ~2.3 ms for the 131072 angles of seq 2048 (~9 ns per sin or cos on one core): the IR
-has llvm.cos.v8f32, but XLA CPU (jax 0.10) lowers it to eight scalar calls of libm's cosf/sinf
-(objdump of the kernel: a cosf relocation, 16 indirect calls per loop); two threads halve it
-(cos 1.18 -> 0.65 ms). Against a ~3 ms bf16 copy that leaves the rotation too little room (~40%).
+cos/sin, computed once per (batch, seq, pair) in their own fusion: jnp.cos/jnp.sin cost ~1.8-2.4 ms
+for the 131072 angles of seq 2048 (~9 ns per sin or cos on one core): the IR has llvm.cos.v8f32,
+but XLA CPU (jax 0.10) lowers it to eight scalar calls of libm's cosf/sinf (objdump of the kernel:
+a cosf relocation, 16 indirect calls per loop), against a ~3 ms bf16 copy. float32 angles therefore
+go through _sincos_f32 (Cody-Waite reduction by pi/2, Cephes polynomials, in plain arithmetic that
+XLA vectorises, no cos/sin left in the HLO): _cos_sin at seq 2048 1.76 -> 0.28 ms, bf16 forward
+43% -> 51%, prefill-8192 bf16 36% -> 47%; max error 1.3e-7 against float64 up to |phi| 2^20 (libm
+~7e-8); float64 angles keep jnp.cos/jnp.sin. What bounds the rest is the rotation kernel itself.
 Full-width forms of the half rotation (x cos2 + rotate_half(x) sin2, by concatenate or roll) run
 scalar: bf16 64-76 ms against 5.7 ms for the slices form, so the slices stay.
 
@@ -117,6 +120,56 @@ def _check_shapes(x: jax.Array, positions: jax.Array, spec: RopeSpec) -> None:
         raise ValueError(f"positions.shape={positions.shape} is invalid: this spec and x need {want}")
 
 
+# pi/2 = _PIO2[0] + ... + _PIO2[4] to ~5e-17: four parts of 5 significant bits (k * part exact for
+# k < 2^19, i.e. |phi| < ~8e5) and a float32 rest.
+_PIO2 = (1.5625, 0.00830078125, -4.5299530029296875e-06, 7.450580596923828e-08, 9.92093629470503e-10)
+_TWO_OVER_PI = 0.6366197466850281
+# Cephes sinf.c / cosf.c (S. L. Moshier, Cephes Math Library 2.2): minimax polynomials on [-pi/4, pi/4]
+_SIN = (-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1)
+_COS = (2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2)
+
+
+def _sincos_f32(phi: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(cos phi, sin phi) for float32 phi in plain arithmetic that XLA CPU vectorises.
+
+    Why: XLA CPU lowers float32 cos/sin to scalar libm cosf/sinf calls (~9 ns per value, 2.4 ms
+    for the 131072 angles of seq 2048); this is ~0.35 ms. How: k = round(phi 2/pi), Cody-Waite
+    reduction r = phi - k pi/2 with pi/2 in five float32 parts (_PIO2), Cephes' minimax
+    polynomials for sin and cos on [-pi/4, pi/4], and the quadrant k mod 4 picks and signs them.
+    Contract: absolute error against float64 sin/cos of the same float32 phi <= ~1.4e-7 for
+    |phi| <= 2^20 (libm cosf/sinf: ~6e-8; the accuracy model allows 4 x (2 u |phi| + 2 u));
+    beyond ~8e5 the reduction rounds and the error grows with |phi|, still far inside that bound;
+    at any finite phi (precision-horizon probes reach 2^30) the results stay in [-1, 1].
+    """
+    k = jnp.round(phi * jnp.float32(_TWO_OVER_PI))
+    r = phi
+    for part in _PIO2:
+        r = r - k * jnp.float32(part)
+    # |r| < 0.88 up to |phi| 2^20 (k comes from a rounded float32 product); past ~2^21 the products
+    # round by up to radians (float32 phi is itself off by that much there): clipped, so that
+    # |cos|, |sin| <= 1 and finite at any phi
+    r = jnp.clip(r, -1.0, 1.0)
+    z = r * r
+    s3, s2, s1 = (jnp.float32(c) for c in _SIN)
+    c3, c2, c1 = (jnp.float32(c) for c in _COS)
+    sin_r = ((s3 * z + s2) * z + s1) * z * r + r
+    cos_r = ((c3 * z + c2) * z + c1) * z * z - jnp.float32(0.5) * z + jnp.float32(1.0)
+    quadrant = k.astype(jnp.int32)  # two's complement: & 3 is k mod 4 for negative k too
+    odd = (quadrant & 1) == 1
+    sin = jnp.where(odd, cos_r, sin_r)
+    cos = jnp.where(odd, sin_r, cos_r)
+    sin = jnp.where((quadrant & 2) != 0, -sin, sin)  # quadrants 2, 3
+    cos = jnp.where(((quadrant + 1) & 2) != 0, -cos, cos)  # quadrants 1, 2
+    return cos, sin
+
+
+def _cos_sin_of(phi: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(cos phi, sin phi): _sincos_f32 for float32, jnp.cos/jnp.sin (float64-accurate) otherwise."""
+    if phi.dtype == jnp.float32:
+        return _sincos_f32(phi)
+    return jnp.cos(phi), jnp.sin(phi)
+
+
 @jax.jit
 def _cos_sin(positions: jax.Array, inv_freq: jax.Array, scale: jax.Array, axes: jax.Array
              ) -> tuple[jax.Array, jax.Array]:
@@ -127,7 +180,8 @@ def _cos_sin(positions: jax.Array, inv_freq: jax.Array, scale: jax.Array, axes: 
     """
     streams = positions if positions.ndim == 3 else positions[..., None]  # [batch, seq, n_axes]
     phi = jnp.take(streams, axes, axis=-1, mode="clip").astype(inv_freq.dtype) * inv_freq
-    return jnp.cos(phi) * scale, jnp.sin(phi) * scale
+    cos, sin = _cos_sin_of(phi)
+    return cos * scale, sin * scale
 
 
 # Below this many angles per call the trig is cheap and the table's host read of min/max is not paid.
@@ -139,7 +193,8 @@ def _table(low: jax.Array, inv_freq: jax.Array, scale: jax.Array, *, length: int
     """(a cos(v inv_freq), a sin(v inv_freq)) [length, r/2] for v in [low, low + length): the same
     float32 ops on the same values as _cos_sin, so bit-identical to it."""
     v = (low + jnp.arange(length, dtype=low.dtype)).astype(inv_freq.dtype)[:, None] * inv_freq
-    return jnp.cos(v) * scale, jnp.sin(v) * scale
+    cos, sin = _cos_sin_of(v)
+    return cos * scale, sin * scale
 
 
 @jax.jit

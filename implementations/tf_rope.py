@@ -17,8 +17,11 @@ channels). Its gradient is a ``tf.custom_gradient``: the same compiled rotation 
 also record the tf.function (TF then builds and runs the function's forward/backward pair on
 every call: 120-200 ms instead of 13 ms at [1, 2048, 32, 128] bf16). One core, fraction of
 tf.raw_ops.DeepCopy at that shape: bf16 forward 13% -> 28%, fwd+bwd 3% -> 32%, f32 fwd+bwd
-20% -> 78%. bf16/f16 stay under 50% for the cos/sin pass (~2 ms for 131072 angles against a
-~3 ms copy: XLA CPU calls libm's scalar cosf/sinf, see jax_rope) and the kernel reading x twice.
+20% -> 78%. The cos/sin pass: XLA CPU lowers tf.cos/tf.sin on float32 to libm's scalar cosf/sinf
+(~2 ms for 131072 angles against a ~3 ms bf16 copy, see jax_rope), so float32 angles go through
+_sincos_f32 (Cody-Waite reduction, Cephes polynomials; vectorised, max error 1.3e-7 against float64
+up to |phi| 2^20): the compiled cos/sin call at seq 2048 3.0 -> 0.75 ms, bf16 forward 22% -> 25%,
+prefill-8192 bf16 29% -> 39%; float64 angles keep tf.cos/tf.sin.
 Calls whose positions hold fewer distinct values than tokens (SAM 2: 64 values, 16384 tokens) take
 cos/sin from a table of those values and a row gather, two XLA clusters, bit-identical (eager calls
 only: one host read of min/max); SAM 2 f32 8% -> 32%, fwd+bwd 13% -> 38%, bf16 3% -> 11%; 16-bit
@@ -108,6 +111,57 @@ def _check_shapes(x: tf.Tensor, positions: tf.Tensor, spec: RopeSpec) -> None:
         raise ValueError(f"positions.shape={tuple(positions.shape)} is invalid: this spec and x need {want}")
 
 
+# pi/2 = _PIO2[0] + ... + _PIO2[4] to ~5e-17: four parts of 5 significant bits (k * part exact for
+# k < 2^19, i.e. |phi| < ~8e5) and a float32 rest.
+_PIO2 = (1.5625, 0.00830078125, -4.5299530029296875e-06, 7.450580596923828e-08, 9.92093629470503e-10)
+_TWO_OVER_PI = 0.6366197466850281
+# Cephes sinf.c / cosf.c (S. L. Moshier, Cephes Math Library 2.2): minimax polynomials on [-pi/4, pi/4]
+_SIN = (-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1)
+_COS = (2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2)
+
+
+def _sincos_f32(phi: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(cos phi, sin phi) for float32 phi in plain arithmetic that XLA CPU vectorises (jax_rope's
+    _sincos_f32, the same formulation and constants).
+
+    Why: XLA CPU lowers float32 cos/sin to scalar libm cosf/sinf calls (~9 ns per value, ~2 ms for
+    the 131072 angles of seq 2048). How: k = round(phi 2/pi), Cody-Waite reduction r = phi - k pi/2
+    with pi/2 in five float32 parts (_PIO2), Cephes' minimax polynomials for sin and cos on
+    [-pi/4, pi/4], and the quadrant k mod 4 picks and signs them. Contract: absolute error against
+    float64 sin/cos of the same float32 phi <= ~1.4e-7 for |phi| <= 2^20 (libm: ~6e-8; the accuracy
+    model allows 4 x (2 u |phi| + 2 u)); beyond ~8e5 the reduction rounds and the error grows with
+    |phi|, still far inside that bound; at any finite phi (precision-horizon probes reach 2^30) the
+    results stay in [-1, 1].
+    """
+    k = tf.round(phi * tf.constant(_TWO_OVER_PI, tf.float32))  # half to even
+    r = phi
+    for part in _PIO2:
+        r = r - k * tf.constant(part, tf.float32)
+    # |r| < 0.88 up to |phi| 2^20 (k comes from a rounded float32 product); past ~2^21 the products
+    # round by up to radians (float32 phi is itself off by that much there): clipped, so that
+    # |cos|, |sin| <= 1 and finite at any phi
+    r = tf.clip_by_value(r, -1.0, 1.0)
+    z = r * r
+    s3, s2, s1 = (tf.constant(c, tf.float32) for c in _SIN)
+    c3, c2, c1 = (tf.constant(c, tf.float32) for c in _COS)
+    sin_r = ((s3 * z + s2) * z + s1) * z * r + r
+    cos_r = ((c3 * z + c2) * z + c1) * z * z - 0.5 * z + 1.0
+    quadrant = tf.cast(k, tf.int32)  # two's complement: & 3 is k mod 4 for negative k too
+    odd = tf.equal(tf.bitwise.bitwise_and(quadrant, 1), 1)
+    sin = tf.where(odd, cos_r, sin_r)
+    cos = tf.where(odd, sin_r, cos_r)
+    sin = tf.where(tf.not_equal(tf.bitwise.bitwise_and(quadrant, 2), 0), -sin, sin)  # quadrants 2, 3
+    cos = tf.where(tf.not_equal(tf.bitwise.bitwise_and(quadrant + 1, 2), 0), -cos, cos)  # quadrants 1, 2
+    return cos, sin
+
+
+def _cos_sin_of(phi: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(cos phi, sin phi): _sincos_f32 for float32, tf.cos/tf.sin (float64-accurate) otherwise."""
+    if phi.dtype == tf.float32:
+        return _sincos_f32(phi)
+    return tf.cos(phi), tf.sin(phi)
+
+
 def _cos_sin(positions: tf.Tensor, inv_freq: tf.Tensor, scale: tf.Tensor, axes: tf.Tensor
              ) -> tuple[tf.Tensor, tf.Tensor]:
     """(a cos phi, a sin phi), each [batch, seq, r/2] in inv_freq's dtype (the compute dtype).
@@ -117,7 +171,8 @@ def _cos_sin(positions: tf.Tensor, inv_freq: tf.Tensor, scale: tf.Tensor, axes: 
     """
     streams = positions if positions.shape.rank == 3 else positions[..., None]  # [batch, seq, n_axes]
     phi = tf.cast(tf.gather(streams, axes, axis=-1), inv_freq.dtype) * inv_freq
-    return tf.cos(phi) * scale, tf.sin(phi) * scale
+    cos, sin = _cos_sin_of(phi)
+    return cos * scale, sin * scale
 
 
 def _rotate(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, *, convention: str, rotary_dim: int,
@@ -203,7 +258,8 @@ def _table(values: tf.Tensor, inv_freq: tf.Tensor, scale: tf.Tensor) -> tuple[tf
     """(a cos(v inv_freq), a sin(v inv_freq)) [len(values), r/2]: _cos_sin's float32 ops on the same
     values, so bit-identical to it."""
     v = tf.cast(values, inv_freq.dtype)[:, None] * inv_freq
-    return tf.cos(v) * scale, tf.sin(v) * scale
+    cos, sin = _cos_sin_of(v)
+    return cos * scale, sin * scale
 
 
 def _gather_rows(table_cos: tf.Tensor, table_sin: tf.Tensor, positions: tf.Tensor, low: tf.Tensor,
