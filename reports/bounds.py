@@ -2,19 +2,22 @@
 in the cache (``benchmarks.timing.work_in_cache``: a cost per call plus a cost per element),
 set against the same-process copy of the case.
 
-For a case of E elements whose copy takes C, the work alone takes W = fixed + per_element * E.
-If the operation hid all its work behind its memory traffic it could reach C / W of the copy
-(its *work ceiling*, capped by nothing else); if it hid none, C / (C + W). So:
+Let T be the time the copy takes to move the case's bytes (bytes moved / the copy's GB/s: the
+copy's own time, twice it for forward+backward) and W = fixed + per_element * E the work of
+the case's E elements. If the operation hid all its work behind its memory traffic it could
+reach T / W of the copy (its *work ceiling*); if it hid none, T / (T + W). So:
 
 - a ceiling under the target: the miss is the operation's own work (its instructions per
   element, or its cost per call where that is the larger part), whatever the memory does;
 - a fraction of copy between the two, out of the cache: the work is not (all) hidden behind
   the memory traffic;
-- a fraction under even C / (C + W): not explained by the work; the memory side (traffic
+- a fraction under even T / (T + W): not explained by the work; the memory side (traffic
   beyond the copy's, or access patterns) is left, and the text says that it is not measured.
 
 In the cache the copy runs at cache bandwidth and the operation's time is its work, so only
-the ceiling applies.
+the ceiling applies. The two cuts only stand for the case where they predict it: a W more than
+FIT times the case's own median means the whole case runs another way (more threads, another
+code path: XLA's position table, for one), and no bound is drawn from them.
 """
 
 from __future__ import annotations
@@ -24,31 +27,53 @@ from typing import Any
 from .model import ms, pct
 
 SLACK = 0.9  # a fraction within 10% of the no-overlap figure counts as explained by it (timing noise)
+FIT = 1.25  # the cuts' work may exceed the case's own time by this factor (timing noise), no more
+
+
+def copy_time(row: dict[str, Any]) -> float | None:
+    """Seconds the same-process copy takes to move the case's bytes (T above)."""
+    if not row.get("copy_gbps") or not row.get("bytes_moved"):
+        return None
+    return row["bytes_moved"] / (row["copy_gbps"] * 1e9)
+
+
+def work_ceiling(row: dict[str, Any]) -> float | None:
+    """T / W: the fraction of copy the case would reach if all its work hid behind its memory
+    traffic; None without in-cache figures or where the cuts do not predict the case (FIT)."""
+    t, work = copy_time(row), row.get("work_s")
+    if t is None or not work or work > FIT * row["median_s"]:
+        return None
+    return t / work
 
 
 def work_text(row: dict[str, Any]) -> str:
-    """What the row's work costs in the cache, and the copy's time at full size."""
+    """What the row's work costs in the cache, and the copy's time for the case's bytes."""
     return (f"in the cache its work takes {ms(row['work_s'])} ({ms(row['work_fixed_s'])} a call + "
             f"{row['work_per_element_s'] * 1e9:.2f} ns an element; the copy: {ms(row['copy_fixed_s'])} + "
-            f"{row['copy_per_element_s'] * 1e9:.2f} ns), the copy {ms(row['copy_median_s'])} at full size")
+            f"{row['copy_per_element_s'] * 1e9:.2f} ns), the copy {ms(copy_time(row))} for the case's bytes")
 
 
 def bound(row: dict[str, Any], target: float, cached: bool) -> str:
     """One sentence: what bounds ``row``'s fraction of copy against ``target`` (see the module
     docstring); where it meets the target, what its work leaves room for."""
-    if row.get("work_s") is None or not row.get("copy_median_s"):
+    t = copy_time(row)
+    if row.get("work_s") is None or t is None:
         return row.get("work_reason") or "not measured (no in-cache work figures in these results)"
-    copy, work, fraction = row["copy_median_s"], row["work_s"], row["fraction_of_copy"] or 0.0
-    ceiling = copy / work
-    what = "its cost per call" if row["work_fixed_s"] > work / 2 else "its work per element"
+    work, fraction = row["work_s"], row["fraction_of_copy"] or 0.0
+    ceiling = work_ceiling(row)
+    if ceiling is None:
+        return (f"{'met; ' if fraction >= target else ''}no bound from the work in the cache: {work_text(row)}, "
+                f"more than the case's own {ms(row['median_s'])}, so the whole case runs another way than its cuts "
+                "(threads, code path); not measured further")
     if fraction >= target:
         return f"met; {work_text(row)}: ceiling {pct(ceiling)}"
+    what = "its cost per call" if row["work_fixed_s"] > work / 2 else "its work per element"
     if ceiling < target:
         return f"{what}: {work_text(row)}, which caps it at {pct(ceiling)}"
     if cached:
         return (f"not its work: {work_text(row)}, which would allow {pct(ceiling)}; the gap is how the case runs at "
                 "full size (not measured further)")
-    none_hidden = copy / (copy + work)
+    none_hidden = t / (t + work)
     if fraction >= SLACK * none_hidden:
         return (f"its work not hidden behind the memory traffic: {work_text(row)}; {pct(none_hidden)} if none of it "
                 f"were hidden, {pct(min(ceiling, 1.0))} if all")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bounds import work_ceiling
 from .schema import RESULTS, RESULTS_SCHEMA, SCHEMA_VERSION, STREAM, STREAM_HEADER_SCHEMA, ROW, ResultsError, validate
 
 BASELINE = "torch-eager"
@@ -70,8 +71,7 @@ def _work(row: dict[str, Any], extra: dict[str, Any]) -> None:
     row.update({"elements": elements, "work_fixed_s": work["fixed_s"], "work_per_element_s": work["per_element_s"],
                 "copy_fixed_s": work["copy_fixed_s"], "copy_per_element_s": work["copy_per_element_s"]})
     row["work_s"] = work["fixed_s"] + work["per_element_s"] * elements
-    if row["copy_median_s"] and row["work_s"] > 0:
-        row["work_ceiling"] = row["copy_median_s"] / row["work_s"]
+    row["work_ceiling"] = work_ceiling(row)
 
 
 def rows_from_benchmark(bench: dict[str, Any]) -> list[dict[str, Any]]:
