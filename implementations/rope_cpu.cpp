@@ -137,9 +137,10 @@ inline void stream_floats(float* p, const at::vec::Vectorized<float>& v) { _mm25
 // (alternating with a copy of x), float32 [2048, 32, 128] went from 71% to 88% of the copy's
 // bandwidth, bfloat16 from 57% to 66%, float32 [8192, 32, 128] from 107% to 140%; 1 to 8 KiB
 // ahead all help about as much. Why the hardware prefetchers do not cover it on their own is not
-// measured (the VM exposes no performance counters). Only where the stores stream (the data do
-// not stay in the cache): on data in the cache the loop of prefetches took 10% of the kernel's
-// samples (perf, float32 [128, 32, 128], one thread).
+// measured (the VM exposes no performance counters). On data that stay in the cache too: the
+// prefetch loop takes about 10% of the kernel's samples in L2 (perf, float32 [128, 32, 128], one
+// thread), but without it float32 prefill-512 (8 MiB in, in L3) fell from 54-57% of its copy to
+// 29-36% in the two full runs at be68552.
 constexpr int64_t kPrefetchBytes = 2048;
 
 // c[i] = cos(phi[i]), s[i] = sin(phi[i]) for i < n (the C library's; SLEEF's for float below).
@@ -467,10 +468,8 @@ void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* 
       for (int64_t h = 0; h < op.heads; ++h) {
         const scalar_t* in = op.x + (t * op.heads + h) * head_dim;
         scalar_t* to = op.out + (t * op.heads + h) * head_dim;
-        if (stream) {  // this head's lines, 2 KiB ahead (see kPrefetchBytes); in the cache, wasted instructions
-          for (int64_t k = 0; k < head_dim * item; k += 64) {
-            __builtin_prefetch(reinterpret_cast<const char*>(in) + kPrefetchBytes + k);
-          }
+        for (int64_t k = 0; k < head_dim * item; k += 64) {  // this head's lines, 2 KiB ahead (see kPrefetchBytes)
+          __builtin_prefetch(reinterpret_cast<const char*>(in) + kPrefetchBytes + k);
         }
         if (direct[j]) {
           rotate_head<scalar_t, acc_t, true>(in, angles, runs, n, w, interleaved, to);
