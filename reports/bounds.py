@@ -16,8 +16,8 @@ reach T / W of the copy (its *work ceiling*); if it hid none, T / (T + W). So:
 
 In the cache the copy runs at cache bandwidth and the operation's time is its work, so only
 the ceiling applies. The two cuts only stand for the case where they predict it: a W more than
-FIT times the case's own median means the whole case runs another way (more threads, another
-code path: XLA's position table, for one), and no bound is drawn from them.
+``results.FIT`` times the case's own median means the whole case runs another way (more
+threads, another code path: XLA's position table, for one), and no bound is drawn from them.
 """
 
 from __future__ import annotations
@@ -25,25 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from .model import ms, pct
+from .results import copy_time, work_ceiling
 
 SLACK = 0.9  # a fraction within 10% of the no-overlap figure counts as explained by it (timing noise)
-FIT = 1.25  # the cuts' work may exceed the case's own time by this factor (timing noise), no more
-
-
-def copy_time(row: dict[str, Any]) -> float | None:
-    """Seconds the same-process copy takes to move the case's bytes (T above)."""
-    if not row.get("copy_gbps") or not row.get("bytes_moved"):
-        return None
-    return row["bytes_moved"] / (row["copy_gbps"] * 1e9)
-
-
-def work_ceiling(row: dict[str, Any]) -> float | None:
-    """T / W: the fraction of copy the case would reach if all its work hid behind its memory
-    traffic; None without in-cache figures or where the cuts do not predict the case (FIT)."""
-    t, work = copy_time(row), row.get("work_s")
-    if t is None or not work or work > FIT * row["median_s"]:
-        return None
-    return t / work
 
 
 def work_text(row: dict[str, Any]) -> str:
