@@ -70,6 +70,7 @@ import numpy as np
 from rope_suite.conformance.spec import RopeSpec
 
 from . import frequencies
+from .sincos_f32 import COS, PIO2, SIN, TWO_OVER_PI
 
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 
@@ -120,38 +121,29 @@ def _check_shapes(x: jax.Array, positions: jax.Array, spec: RopeSpec) -> None:
         raise ValueError(f"positions.shape={positions.shape} is invalid: this spec and x need {want}")
 
 
-# pi/2 = _PIO2[0] + ... + _PIO2[4] to ~5e-17: four parts of 5 significant bits (k * part exact for
-# k < 2^19, i.e. |phi| < ~8e5) and a float32 rest.
-_PIO2 = (1.5625, 0.00830078125, -4.5299530029296875e-06, 7.450580596923828e-08, 9.92093629470503e-10)
-_TWO_OVER_PI = 0.6366197466850281
-# Cephes sinf.c / cosf.c (S. L. Moshier, Cephes Math Library 2.2): minimax polynomials on [-pi/4, pi/4]
-_SIN = (-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1)
-_COS = (2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2)
-
-
 def _sincos_f32(phi: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(cos phi, sin phi) for float32 phi in plain arithmetic that XLA CPU vectorises.
 
     Why: XLA CPU lowers float32 cos/sin to scalar libm cosf/sinf calls (~9 ns per value, 2.4 ms
     for the 131072 angles of seq 2048); this is ~0.35 ms. How: k = round(phi 2/pi), Cody-Waite
-    reduction r = phi - k pi/2 with pi/2 in five float32 parts (_PIO2), Cephes' minimax
+    reduction r = phi - k pi/2 with pi/2 in five float32 parts (sincos_f32.PIO2), Cephes' minimax
     polynomials for sin and cos on [-pi/4, pi/4], and the quadrant k mod 4 picks and signs them.
     Contract: absolute error against float64 sin/cos of the same float32 phi <= ~1.4e-7 for
     |phi| <= 2^20 (libm cosf/sinf: ~6e-8; the accuracy model allows 4 x (2 u |phi| + 2 u));
     beyond ~8e5 the reduction rounds and the error grows with |phi|, still far inside that bound;
     at any finite phi (precision-horizon probes reach 2^30) the results stay in [-1, 1].
     """
-    k = jnp.round(phi * jnp.float32(_TWO_OVER_PI))
+    k = jnp.round(phi * jnp.float32(TWO_OVER_PI))
     r = phi
-    for part in _PIO2:
+    for part in PIO2:
         r = r - k * jnp.float32(part)
     # |r| < 0.88 up to |phi| 2^20 (k comes from a rounded float32 product); past ~2^21 the products
     # round by up to radians (float32 phi is itself off by that much there): clipped, so that
     # |cos|, |sin| <= 1 and finite at any phi
     r = jnp.clip(r, -1.0, 1.0)
     z = r * r
-    s3, s2, s1 = (jnp.float32(c) for c in _SIN)
-    c3, c2, c1 = (jnp.float32(c) for c in _COS)
+    s3, s2, s1 = (jnp.float32(c) for c in SIN)
+    c3, c2, c1 = (jnp.float32(c) for c in COS)
     sin_r = ((s3 * z + s2) * z + s1) * z * r + r
     cos_r = ((c3 * z + c2) * z + c1) * z * z - jnp.float32(0.5) * z + jnp.float32(1.0)
     quadrant = k.astype(jnp.int32)  # two's complement: & 3 is k mod 4 for negative k too
