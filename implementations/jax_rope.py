@@ -302,6 +302,26 @@ def _rotate_bwd(convention, rotary_dim, head_dim, residuals, g):
 _rotate.defvjp(_rotate_fwd, _rotate_bwd)
 
 
+# Called outside jit, a custom_vjp function is traced again on every call: decode-b64 float32 1.2 ms
+# a call, 0.44 ms under jit (traced once per shape); prefill-2048 bfloat16 6.1 -> 3.8 ms. jax.vjp
+# of the jitted form differentiates through the same custom rule.
+_rotate_compiled = jax.jit(_rotate, static_argnums=(3, 4, 5))
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6))
+def _rotate_qk_compiled(q: jax.Array, k: jax.Array, cos: jax.Array, sin: jax.Array, convention: str,
+                        rotary_dim: int, head_dim: int) -> tuple[jax.Array, jax.Array]:
+    """q and k rotated by the same (cos, sin), in one dispatch."""
+    static = (convention, rotary_dim, head_dim)
+    return _rotate(q, cos, sin, *static), _rotate(k, cos, sin, *static)
+
+
+def _array(value: Any) -> jax.Array:
+    """``value`` itself when it is a JAX array or tracer, else jnp.asarray(value): under jax.vjp,
+    jnp.asarray of the tracer binds a primitive of its own (~1 ms a decode call, eagerly)."""
+    return value if isinstance(value, jax.Array) else jnp.asarray(value)
+
+
 class JaxRope:
     """The plug-in object: ``rope``/``rope_qk`` under ``jax.jit``, differentiable with ``jax.vjp``."""
 
@@ -318,22 +338,21 @@ class JaxRope:
     def rope(self, x: jax.Array, positions: jax.Array, spec: RopeSpec) -> jax.Array:
         """Rotate x [batch, seq, heads, head_dim] at integer positions [batch, seq] (or
         [batch, seq, n_axes]); a new array of x's shape and dtype."""
-        x, positions = jnp.asarray(x), jnp.asarray(positions)
+        x, positions = _array(x), _array(positions)
         _check_shapes(x, positions, spec)
         cos, sin = _angles(spec, positions, _compute_dtype(x.dtype))
-        return _rotate(x, cos, sin, spec.convention, spec.rotary_dim, spec.head_dim)
+        return _rotate_compiled(x, cos, sin, spec.convention, spec.rotary_dim, spec.head_dim)
 
     def rope_qk(self, q: jax.Array, k: jax.Array, positions: jax.Array, spec: RopeSpec
                 ) -> tuple[jax.Array, jax.Array]:
         """Rotate q and k (heads may differ, as with GQA) with one cos/sin table."""
-        q, k, positions = jnp.asarray(q), jnp.asarray(k), jnp.asarray(positions)
+        q, k, positions = _array(q), _array(k), _array(positions)
         _check_shapes(q, positions, spec)
         _check_shapes(k, positions, spec)
         if q.dtype != k.dtype:
             raise ValueError(f"k.dtype={k.dtype} is invalid: must equal q.dtype={q.dtype}")
         cos, sin = _angles(spec, positions, _compute_dtype(q.dtype))
-        static = (spec.convention, spec.rotary_dim, spec.head_dim)
-        return _rotate(q, cos, sin, *static), _rotate(k, cos, sin, *static)
+        return _rotate_qk_compiled(q, k, cos, sin, spec.convention, spec.rotary_dim, spec.head_dim)
 
 
 IMPLEMENTATION = JaxRope()
