@@ -13,10 +13,11 @@ The rotation slices the pair axis (a = v[..., 0], b = v[..., 1]) and concatenate
 a cos - b sin and b cos + a sin back: XLA CPU emits one vectorised loop per half, where the
 earlier ``v * cos + reverse(v) * (-sin, sin)`` ran scalar (non-affine indices over the flattened
 channels). Its gradient is a ``tf.custom_gradient``: the same compiled rotation by -phi
-(R(phi)^T = R(-phi)); the forward call takes ``tf.stop_gradient(x)`` so that the tape does not
-also record the tf.function (TF then builds and runs the function's forward/backward pair on
-every call: 120-200 ms instead of 13 ms at [1, 2048, 32, 128] bf16). One core, fraction of
-tf.raw_ops.DeepCopy at that shape: bf16 forward 13% -> 28%, fwd+bwd 3% -> 32%, f32 fwd+bwd
+(R(phi)^T = R(-phi)), recorded inside a graph function that calls the compiled cos/sin and the
+compiled rotation (_graph_rope), so that a call is one eager dispatch and the tape records one
+function (the gradient graph of the forward, or the tape recording the compiled call itself, was
+~4x and ~10x slower). One core, fraction of
+tf.raw_ops.DeepCopy at [1, 2048, 32, 128]: bf16 forward 13% -> 28%, fwd+bwd 3% -> 32%, f32 fwd+bwd
 20% -> 78%. The cos/sin pass: XLA CPU lowers tf.cos/tf.sin on float32 to libm's scalar cosf/sinf
 (~2 ms for 131072 angles against a ~3 ms bf16 copy, see jax_rope), so float32 angles go through
 _sincos_f32 (Cody-Waite reduction, Cephes polynomials; vectorised, max error 1.3e-7 against float64
@@ -228,22 +229,57 @@ def _compiled_rotate(convention: str, rotary_dim: int, head_dim: int, dtype: tf.
     return tf.function(body, jit_compile=True, input_signature=signature)
 
 
-def _rotate_differentiable(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, spec: RopeSpec) -> tf.Tensor:
-    """The compiled rotation, with its gradient the same compiled rotation by -phi (R(phi)^T =
-    R(-phi)) instead of TF's gradient graph of the forward (about 4x slower); cos/sin come from
-    integer positions and get no gradient."""
-    key = (spec.convention, spec.rotary_dim, spec.head_dim, x.dtype)
-    forward = _compiled_rotate(*key)
+def _rotations(xs: tuple[tf.Tensor, ...], cos: tf.Tensor, sin: tf.Tensor, key: tuple) -> tuple[tf.Tensor, ...]:
+    """Each of ``xs`` through the compiled rotation, its gradient the same compiled rotation by -phi
+    (R(phi)^T = R(-phi)) instead of TF's gradient graph of the forward (about 4x slower); cos/sin come
+    from integer positions and get no gradient. Graph code: _graph_rope and _graph_rotate trace it."""
+    forward, backward = _compiled_rotate(*key), _compiled_rotate(*key, inverse=True)
 
     @tf.custom_gradient
     def rotate(x: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        def gradient(dy: tf.Tensor) -> tf.Tensor:
-            return _compiled_rotate(*key, inverse=True)(dy, cos, sin)
-        # stop_gradient: the tape must not record the compiled call itself (it would build and run
-        # TF's forward/backward pair of the tf.function on every call, ~10x slower than the call)
-        return forward(tf.stop_gradient(x), cos, sin), gradient
+        return forward(x, cos, sin), lambda dy: backward(dy, cos, sin)
 
-    return rotate(x)
+    return tuple(rotate(x) for x in xs)
+
+
+# One eager call per rope call: a graph function (no jit_compile) that calls the XLA-compiled cos/sin
+# and rotation, with the custom gradient recorded inside it. Called eagerly, every tf.function costs
+# ~0.4 ms on this 2-core CPU whatever its size, and an eager tf.custom_gradient adds an identity per
+# output and a stop_gradient (~0.7 ms): decode-b64 float32 forward went 2.8 -> 1.7 ms, forward+backward
+# 5.0 -> 3.0 ms, prefill-2048 bfloat16 forward+backward 17.0 -> 14.2 ms. The outer function is not
+# itself jit_compile: then, under a tape, TF runs its forward uncompiled (SAM 2 forward+backward 13 ->
+# 20 ms), and cos/sin would fuse into the rotation again.
+
+@functools.lru_cache(maxsize=None)
+def _graph_rope(convention: str, rotary_dim: int, head_dim: int, dtype: tf.DType, tensors: int, n_axes: int,
+                positions_dtype: tf.DType) -> Any:
+    """(x, [k,] positions, inv_freq, scale, axes) -> the rotated tensors: cos/sin per token, then the
+    rotation of each tensor."""
+    compute = _compute_dtype(dtype)
+    cos_sin = _compiled_cos_sin(n_axes, positions_dtype, compute)
+    key = (convention, rotary_dim, head_dim, dtype)
+
+    def rope(*args: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        xs, arguments = args[:tensors], args[tensors:]
+        return _rotations(xs, *cos_sin(*arguments), key)
+
+    signature = [tf.TensorSpec([None, None, None, head_dim], dtype)] * tensors + [
+        tf.TensorSpec([None, None] + ([n_axes] if n_axes > 1 else []), positions_dtype),
+        tf.TensorSpec([None], compute), tf.TensorSpec([], compute), tf.TensorSpec([None], tf.int32)]
+    return tf.function(rope, input_signature=signature, autograph=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _graph_rotate(convention: str, rotary_dim: int, head_dim: int, dtype: tf.DType, tensors: int) -> Any:
+    """(x, [k,] cos, sin) -> the rotated tensors: the rotation of each by given cos/sin (the table path)."""
+    key = (convention, rotary_dim, head_dim, dtype)
+
+    def rotate(*args: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        return _rotations(args[:tensors], *args[tensors:], key)
+
+    table = tf.TensorSpec([None, None, rotary_dim // 2], _compute_dtype(dtype))
+    signature = [tf.TensorSpec([None, None, None, head_dim], dtype)] * tensors + [table, table]
+    return tf.function(rotate, input_signature=signature, autograph=False)
 
 
 def _table(values: tf.Tensor, inv_freq: tf.Tensor, scale: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -286,14 +322,17 @@ def _compiled_gather(n_axes: int, positions_dtype: tf.DType, compute: tf.DType) 
 _TABLE_MIN_ANGLES = 1 << 16  # below this the trig is cheap and the host read of min/max is not paid
 
 
-def _cos_sin_for(spec: RopeSpec, positions: tf.Tensor, dtype: tf.DType) -> tuple[tf.Tensor, tf.Tensor]:
-    """cos/sin [batch, seq, r/2] for x of ``dtype``: host frequencies, then the compiled angles.
+def _rope(spec: RopeSpec, xs: tuple[tf.Tensor, ...], positions: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """Each of ``xs`` (one dtype) rotated: host frequencies, then one graph call (cos/sin per token and
+    the rotation), or the table path.
 
-    A separate XLA cluster from the rotation: fused into it, XLA recomputes cos/sin for every
-    head (about 3x slower on CPU at [4, 512, 32, 128]).
+    cos/sin are a separate XLA cluster from the rotation: fused into it, XLA recomputes cos/sin for
+    every head (about 3x slower on CPU at [4, 512, 32, 128]).
     """
+    dtype = xs[0].dtype
     compute = _compute_dtype(dtype)
     arguments = _frequency_arguments(spec, positions, compute)
+    static = (spec.convention, spec.rotary_dim, spec.head_dim, dtype, len(xs))
     tokens = positions.shape[0] * positions.shape[1]
     if tf.executing_eagerly() and tokens * spec.n_pairs >= _TABLE_MIN_ANGLES:
         # fewer distinct position values than tokens (SAM 2 64x64: 64 for 16384): a table of those
@@ -304,9 +343,9 @@ def _cos_sin_for(spec: RopeSpec, positions: tf.Tensor, dtype: tf.DType) -> tuple
             low_ = tf.constant(low, positions.dtype)
             table = _compiled_table(positions.dtype, compute)(low_ + tf.range(high - low + 1, dtype=positions.dtype),
                                                               inv_freq, scale)
-            return _compiled_gather(spec.n_axes, positions.dtype, compute)(*table, positions, low_, axes)
-    compiled = _compiled_cos_sin(spec.n_axes, positions.dtype, compute)
-    return compiled(positions, *arguments)
+            cos_sin = _compiled_gather(spec.n_axes, positions.dtype, compute)(*table, positions, low_, axes)
+            return _graph_rotate(*static)(*xs, *cos_sin)
+    return _graph_rope(*static, spec.n_axes, positions.dtype)(*xs, positions, *arguments)
 
 
 class TensorFlowRope:
@@ -323,8 +362,7 @@ class TensorFlowRope:
         [batch, seq, n_axes]); a new tensor of x's shape and dtype."""
         x, positions = tf.convert_to_tensor(x), tf.convert_to_tensor(positions)
         _check_shapes(x, positions, spec)
-        cos, sin = _cos_sin_for(spec, positions, x.dtype)
-        return _rotate_differentiable(x, cos, sin, spec)
+        return _rope(spec, (x,), positions)[0]
 
     def rope_qk(self, q: Any, k: Any, positions: Any, spec: RopeSpec) -> tuple[tf.Tensor, tf.Tensor]:
         """Rotate q and k (heads may differ, as with GQA) with one cos/sin table."""
@@ -333,8 +371,7 @@ class TensorFlowRope:
         _check_shapes(k, positions, spec)
         if q.dtype != k.dtype:
             raise ValueError(f"k.dtype={k.dtype.name} is invalid: must equal q.dtype={q.dtype.name}")
-        cos, sin = _cos_sin_for(spec, positions, q.dtype)
-        return _rotate_differentiable(q, cos, sin, spec), _rotate_differentiable(k, cos, sin, spec)
+        return _rope(spec, (q, k), positions)
 
 
 IMPLEMENTATION = TensorFlowRope()
