@@ -245,8 +245,9 @@ def _rotations(xs: tuple[tf.Tensor, ...], cos: tf.Tensor, sin: tf.Tensor, key: t
 # One eager call per rope call: a graph function (no jit_compile) that calls the XLA-compiled cos/sin
 # and rotation, with the custom gradient recorded inside it. Called eagerly, every tf.function costs
 # ~0.4 ms on this 2-core CPU whatever its size, and an eager tf.custom_gradient adds an identity per
-# output and a stop_gradient (~0.7 ms): decode-b64 float32 forward went 2.8 -> 1.7 ms, forward+backward
-# 5.0 -> 3.0 ms, prefill-2048 bfloat16 forward+backward 17.0 -> 14.2 ms. The outer function is not
+# output and a stop_gradient (~0.7 ms): decode-b64 float32 forward went 2.4 -> 1.9 ms, q+k 5.2 -> 2.2
+# ms, forward+backward 5.6 -> 3.7 ms, prefill-2048 bfloat16 forward+backward 16.8 -> 12.8 ms (medians
+# of 60 calls, machine otherwise idle). The outer function is not
 # itself jit_compile: then, under a tape, TF runs its forward uncompiled (SAM 2 forward+backward 13 ->
 # 20 ms), and cos/sin would fuse into the rotation again.
 
