@@ -247,9 +247,9 @@ def _rotations(xs: tuple[tf.Tensor, ...], cos: tf.Tensor, sin: tf.Tensor, key: t
 # ~0.4 ms on this 2-core CPU whatever its size, and an eager tf.custom_gradient adds an identity per
 # output and a stop_gradient (~0.7 ms): decode-b64 float32 forward went 2.4 -> 1.9 ms, q+k 5.2 -> 2.2
 # ms, forward+backward 5.6 -> 3.7 ms, prefill-2048 bfloat16 forward+backward 16.8 -> 12.8 ms (medians
-# of 60 calls, machine otherwise idle). The outer function is not
-# itself jit_compile: then, under a tape, TF runs its forward uncompiled (SAM 2 forward+backward 13 ->
-# 20 ms), and cos/sin would fuse into the rotation again.
+# of 60 calls, machine otherwise idle). The outer function is not itself jit_compile: that took SAM 2
+# forward+backward from 13 to 20 ms (cause not measured), and one XLA cluster would fuse cos/sin into
+# the rotation again.
 
 @functools.lru_cache(maxsize=None)
 def _graph_rope(convention: str, rotary_dim: int, head_dim: int, dtype: tf.DType, tensors: int, n_axes: int,
