@@ -91,7 +91,7 @@ FIRST_PARTY: tuple[Implementation, ...] = (
     Implementation("torch-compile", "rope_suite.implementations.torch_rope:COMPILED", "torch", requires=("torch",),
                    summary="PyTorch torch.compile"),
     Implementation("torch-cpp", "rope_suite.implementations.torch_cpp:IMPLEMENTATION", "torch", requires=("torch", "ninja"),
-                   summary="PyTorch, rotation in a C++ CPU kernel (built on first use)"),
+                   summary="PyTorch, rotation in a C++ CPU kernel (built when loaded)"),
     Implementation("jax-jit", "rope_suite.implementations.jax_rope:IMPLEMENTATION", "jax", requires=("jax",),
                    summary="JAX under jax.jit"),
     Implementation("tensorflow-xla", "rope_suite.implementations.tf_rope:IMPLEMENTATION", "tensorflow",
