@@ -10,7 +10,7 @@ state. The roofline is the same framework's out-of-place copy of the same tensor
 same way in the same process; see :func:`alternate_copy` for when the two alternate.
 
 What bounds a case is measured too (:func:`work_in_cache`): the operation and the copy timed on
-the same case cut to two sizes that stay in the cache, and a line through the two points: a
+the same case cut to four sizes that stay in the cache, and a line fitted through the points: a
 fixed cost per call and a cost per element with no memory traffic to wait for.
 
 On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
@@ -54,7 +54,7 @@ class Settings:
 
 SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30, slow_s=0.05, max_call_s=20.0),
                                  "full": Settings(1.0, 10, 300)}
-IN_CACHE_SETTINGS = Settings(0.05, 7, 50)  # the two small sizes of work_in_cache
+IN_CACHE_SETTINGS = Settings(0.1, 7, 100)  # each cut of work_in_cache
 
 
 class TooSlow(Exception):
@@ -268,37 +268,52 @@ class Timed:
         return out
 
 
-def in_cache_sizes(llc_bytes: int | None) -> tuple[int, int]:
-    """The bytes moved by the two cuts of :func:`work_in_cache`: a 32nd and an 8th of the
-    last-level cache (1 and 4 MiB without one): resident in the cache, and large enough that a
-    kernel already splits them across its threads as it splits the whole case."""
+CUTS = (32, 16, 8, 4)  # work_in_cache's cuts move these fractions of the last-level cache (1/32 ... 1/4)
+
+
+def in_cache_sizes(llc_bytes: int | None) -> tuple[int, ...]:
+    """The bytes moved by the cuts of :func:`work_in_cache`: a 32nd, 16th, 8th and 4th of the
+    last-level cache (1 to 8 MiB without one): resident in the cache (a copy still runs at cache
+    bandwidth at the 4th, not at half of it), and large enough that a kernel already splits
+    them across its threads as it splits the whole case."""
     llc = llc_bytes or 32 * 2**20
-    return llc // 32, llc // 8
+    return tuple(llc // n for n in CUTS)
+
+
+def robust_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """(intercept, slope) of Siegel's repeated-median line through the points: for each point
+    the median of its slopes to the others, the median of those; the intercept the median of
+    y - slope x. One point of the four off (a thread that woke late in most rounds of one cut)
+    leaves it where the other points put it, where a line through two points follows it. A
+    slope below 0 (a cost per element under the timer's noise) comes out as 0, an intercept as
+    >= 0."""
+    if len(set(xs)) < 2:
+        raise ValueError(f"xs={xs!r}: a line needs two distinct x")
+    per_point = [statistics.median((yj - yi) / (xj - xi) for xj, yj in zip(xs, ys) if xj != xi)
+                 for xi, yi in zip(xs, ys)]
+    slope = max(statistics.median(per_point), 0.0)
+    return max(statistics.median(y - slope * x for x, y in zip(xs, ys)), 0.0), slope
 
 
 def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> dict[str, Any]:
     """What the operation and its copy cost with their data in the cache: the case cut to the
-    two sizes of :func:`in_cache_sizes` (``cases.resized``), each timed (median of rounds, the
-    first call untimed), and the line through the two points: ``fixed_s``, the cost of a call,
-    and ``per_element_s``, the cost of an element of q (and k), for the operation and for
-    ``copy_fixed_s`` / ``copy_per_element_s`` the copy. A slope below the timer's resolution
-    comes out as 0 (and its call cost as the larger size's time), never negative.
+    sizes of :func:`in_cache_sizes` (``cases.resized``), each timed (median of rounds, the
+    first call untimed), and the line fitted through the points (:func:`robust_line`):
+    ``fixed_s``, the cost of a call, and ``per_element_s``, the cost of an element of q (and
+    k), for the operation and for ``copy_fixed_s`` / ``copy_per_element_s`` the copy.
 
     The work of the whole case, ``fixed_s + per_element_s * case.elements()``, is what it
     would take if it never waited for memory; against the copy's time at the case's size it
     says whether the operation's own instructions or call overhead bound it
     (``reports.bounds``)."""
-    points = []
+    elements, ops, copies = [], [], []
     for size in in_cache_sizes(llc_bytes):
         cut = resized(case, size)
         timed = Timed(subject, cut, IN_CACHE_SETTINGS)
-        op = timed.rounds_of(timed.call, warm=3)["median"]
-        copy = timed.rounds_of(timed.copy, warm=2)["median"]
-        points.append((cut.elements(), op, copy))
-    (e1, op1, copy1), (e2, op2, copy2) = points
-    out = {"case_elements": case.elements(), "elements": [e1, e2], "op_s": [op1, op2], "copy_s": [copy1, copy2]}
-    for name, (t1, t2) in (("", (op1, op2)), ("copy_", (copy1, copy2))):
-        slope = max((t2 - t1) / (e2 - e1), 0.0)
-        out[f"{name}per_element_s"] = slope
-        out[f"{name}fixed_s"] = max(t2 - slope * e2, 0.0)
+        ops.append(timed.rounds_of(timed.call, warm=3)["median"])
+        copies.append(timed.rounds_of(timed.copy, warm=2)["median"])
+        elements.append(cut.elements())
+    out = {"case_elements": case.elements(), "elements": elements, "op_s": ops, "copy_s": copies}
+    for name, times in (("", ops), ("copy_", copies)):
+        out[f"{name}fixed_s"], out[f"{name}per_element_s"] = robust_line(elements, times)
     return out

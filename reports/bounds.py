@@ -15,9 +15,12 @@ reach T / W of the copy (its *work ceiling*); if it hid none, T / (T + W). So:
   beyond the copy's, or access patterns) is left, and the text says that it is not measured.
 
 In the cache the copy runs at cache bandwidth and the operation's time is its work, so only
-the ceiling applies. The two cuts only stand for the case where they predict it: a W more than
+the ceiling applies. The cuts only stand for the case where they predict it: a W more than
 ``results.FIT`` times the case's own median means the whole case runs another way (more
-threads, another code path: XLA's position table, for one), and no bound is drawn from them.
+threads, another code path: XLA's position table, for one), and no ceiling is drawn from them.
+A case that itself fits in the cache still has one: its own time is its work (there is no
+memory traffic to hide it behind), so its ceiling is its own fraction of the copy, and the cuts
+only say which part, the call or the elements, is the larger.
 """
 
 from __future__ import annotations
@@ -37,6 +40,19 @@ def work_text(row: dict[str, Any]) -> str:
             f"{row['copy_per_element_s'] * 1e9:.2f} ns), the copy {ms(copy_time(row))} for the case's bytes")
 
 
+def ceiling(row: dict[str, Any], cached: bool) -> float | None:
+    """The work ceiling (``results.work_ceiling``), or for a case in the cache whose cuts do not
+    predict it, its own fraction of copy: its time there is its work (module docstring)."""
+    drawn = work_ceiling(row)
+    if drawn is None and cached and row.get("work_s") is not None and copy_time(row) is not None:
+        return row["fraction_of_copy"]
+    return drawn
+
+
+def _larger_part(row: dict[str, Any]) -> str:
+    return "its cost per call" if row["work_fixed_s"] > row["work_s"] / 2 else "its work per element"
+
+
 def bound(row: dict[str, Any], target: float, cached: bool) -> str:
     """One sentence: what bounds ``row``'s fraction of copy against ``target`` (see the module
     docstring); where it meets the target, what its work leaves room for."""
@@ -45,13 +61,17 @@ def bound(row: dict[str, Any], target: float, cached: bool) -> str:
         return row.get("work_reason") or "not measured (no in-cache work figures in these results)"
     work, fraction = row["work_s"], row["fraction_of_copy"] or 0.0
     ceiling = work_ceiling(row)
+    if ceiling is None and cached:
+        return (f"{'met; ' if fraction >= target else ''}{_larger_part(row)}: the case runs in the cache, so its own "
+                f"{ms(row['median_s'])} is its work, which caps it at {pct(fraction)}; the cuts put more on it "
+                f"({work_text(row)}), so they only say which part is the larger")
     if ceiling is None:
         return (f"{'met; ' if fraction >= target else ''}no bound from the work in the cache: {work_text(row)}, "
                 f"more than the case's own {ms(row['median_s'])}, so the whole case runs another way than its cuts "
                 "(threads, code path); not measured further")
     if fraction >= target:
         return f"met; {work_text(row)}: ceiling {pct(ceiling)}"
-    what = "its cost per call" if row["work_fixed_s"] > work / 2 else "its work per element"
+    what = _larger_part(row)
     if ceiling < target:
         return f"{what}: {work_text(row)}, which caps it at {pct(ceiling)}"
     if cached:

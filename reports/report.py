@@ -17,7 +17,7 @@ from typing import Any
 from rope_suite.conformance.frameworks import FLOAT_DTYPES as DTYPES
 
 from . import plots
-from .bounds import bound, work_ceiling
+from .bounds import bound, ceiling
 from .conformance_table import FEATURES, cells
 from .findings import findings as distinct
 from .model import Cell, Figure, Report, Section, Table, ms, num, ok_rows, pct, runs
@@ -45,10 +45,11 @@ def headline(inputs: Inputs) -> Section:
                    "by the fraction of copy, the speed the same-process copy normalises: each implementation runs "
                    "in its own process, minutes apart, and a shared machine's memory bandwidth drifts between them "
                    "(the least median time is shown beside it). What bounds a case: its work timed with the data "
-                   "in the cache (a cost per call plus one per element, from two cuts of the case) against the "
+                   "in the cache (a cost per call plus one per element, from four cuts of the case) against the "
                    "copy's time for the case's bytes; the work ceiling is the fraction of copy the operation would "
                    "reach if all its work were hidden behind its memory traffic, shown where the cuts predict the "
-                   "case (see rope_suite.reports.bounds).")
+                   "case, and for a case in the cache its own fraction where they do not: its time there is its "
+                   "work (see rope_suite.reports.bounds).")
     cases, groups = cpu_cases(inputs)
     if cases.rows:
         s.blocks.append(("CPU: the targets per dtype, direction and mode (the lowest case decides)", groups))
@@ -136,7 +137,7 @@ def cpu_cases(inputs: Inputs) -> tuple[Table, Table]:
 
 def _bound_cells(row: dict[str, Any], target: float, cached: bool) -> list[Cell]:
     """The work ceiling and what bounds the case (:func:`rope_suite.reports.bounds.bound`)."""
-    return [Cell(pct(work_ceiling(row)), "num"), Cell(bound(row, target, cached))]
+    return [Cell(pct(ceiling(row, cached)), "num"), Cell(bound(row, target, cached))]
 
 
 def framework_targets(inputs: Inputs) -> Table:

@@ -16,8 +16,8 @@ import pytest
 from rope_suite.benchmarks.noop import NoopRope
 from rope_suite.benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases, resized
 from rope_suite.benchmarks.targets import bench_targets, kind
-from rope_suite.benchmarks.timing import (SETTINGS, Timed, alternate_copy, in_cache_sizes, skip_reason, stats_of,
-                                          work_in_cache)
+from rope_suite.benchmarks.timing import (SETTINGS, Timed, alternate_copy, in_cache_sizes, robust_line, skip_reason,
+                                          stats_of, work_in_cache)
 from conftest import need
 from rope_suite.conformance.presets import PRESETS
 from rope_suite.conformance.subject import Subject
@@ -64,10 +64,11 @@ def test_positions_model_the_phase() -> None:
 
 
 def test_cuts_for_the_work_in_the_cache_keep_the_case_and_fit_the_cache() -> None:
-    small, large = in_cache_sizes(32 << 20)
-    assert (small, large) == (1 << 20, 4 << 20) and in_cache_sizes(None) == (small, large)
+    sizes = in_cache_sizes(32 << 20)
+    assert sizes == (1 << 20, 2 << 20, 4 << 20, 8 << 20) and in_cache_sizes(None) == sizes
+    small = sizes[0]
     for case in FULL:
-        for size in (small, large):
+        for size in sizes:
             cut = resized(case, size)
             assert (cut.dtype, cut.direction, cut.mode, cut.shape.spec_name) == \
                 (case.dtype, case.direction, case.mode, case.shape.spec_name)
@@ -89,12 +90,26 @@ def test_work_in_the_cache_recovers_a_known_cost_per_call_and_per_element() -> N
 
     target = bench_targets([str(ROOT / "tests" / "plugins" / "known_cost.py")])[0]
     work = work_in_cache(target.load(), BenchCase(SHAPES["prefill-2048"], "float32"), 32 << 20)
-    assert work["elements"] == [131072, 524288] and work["case_elements"] == 2048 * 32 * 128
+    assert work["elements"] == [131072, 262144, 524288, 1048576] and work["case_elements"] == 2048 * 32 * 128
     # Sleep overshoots by a roughly constant amount: into the cost per call, not per element.
     assert work["per_element_s"] == pytest.approx(PER_ELEMENT_S, rel=0.15)
     assert FIXED_S * 0.9 < work["fixed_s"] < FIXED_S * 1.5
     assert work["copy_per_element_s"] >= 0 and work["copy_fixed_s"] >= 0
     assert all(op > copy for op, copy in zip(work["op_s"], work["copy_s"]))  # a copy of x is cheaper than a sleep
+
+
+def test_the_line_through_the_cuts_is_not_moved_by_one_late_point() -> None:
+    xs = [1.0, 2.0, 4.0, 8.0]
+    clean = [0.5 + 0.25 * x for x in xs]
+    assert robust_line(xs, clean) == pytest.approx((0.5, 0.25))
+    for late in range(4):  # one round of one cut twice as slow (a thread that woke late): the same line
+        ys = [y * (2 if i == late else 1) for i, y in enumerate(clean)]
+        assert robust_line(xs, ys) == pytest.approx((0.5, 0.25)), late
+    # a cost per element below the noise: no negative slope, no negative cost per call
+    assert robust_line(xs, [3.0, 2.9, 2.8, 2.7]) == (pytest.approx(2.85), 0.0)
+    assert robust_line([1.0, 2.0], [-1.0, -2.0]) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="two distinct x"):
+        robust_line([2.0, 2.0], [1.0, 3.0])
 
 
 def test_stats_are_per_call() -> None:

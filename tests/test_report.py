@@ -252,7 +252,7 @@ def test_headline_holds_jax_and_tensorflow_to_their_own_copy(tmp_path: Path) -> 
 
 def work(case: BenchCase, fixed: float, per_element: float, copy_fixed: float = 1e-6,
          copy_per_element: float = 1e-11) -> dict[str, Any]:
-    """timing.work_in_cache's figures for ``case`` (the two cuts' own times do not enter the report)."""
+    """timing.work_in_cache's figures for ``case`` (the cuts' own times do not enter the report)."""
     return {"case_elements": case.elements(), "elements": [1, 4], "op_s": [0, 0], "copy_s": [0, 0],
             "fixed_s": fixed, "per_element_s": per_element, "copy_fixed_s": copy_fixed,
             "copy_per_element_s": copy_per_element}
@@ -293,6 +293,25 @@ def test_headline_says_what_bounds_each_case(tmp_path: Path, median: float, fixe
     for table in ("CPU: every case", "CPU: the targets"):
         (cells,) = tables[table]
         assert cells[-4] == ceiling and all(part in cells[-3] for part in says), cells[-3]
+
+
+@pytest.mark.parametrize(("fixed", "per_element", "larger"), [
+    (0.5e-3, 1.1e-3, "its work per element"), (1.3e-3, 0.3e-3, "its cost per call")])
+def test_a_case_in_the_cache_is_bounded_by_its_own_time_where_the_cuts_overshoot(
+        tmp_path: Path, fixed: float, per_element: float, larger: str) -> None:
+    case = BenchCase(SHAPES["decode-b64"], "float32")  # 2 MiB: in the 32 MiB cache
+    median, copy = 1.2e-3, 0.3e-3  # the cuts put 1.6 ms on a case that takes 1.2: more than FIT allows
+    entry = benchmark_entry("jax-jit", "first-party", "jax", case, median, copy,
+                            in_cache=work(case, fixed, per_element / case.elements()))
+    row = rows_from_benchmark(entry)[0]
+    assert row["work_ceiling"] is None  # the cuts' own ceiling is not drawn
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "full"}
+    doc = document([run], {"m1": {**machine("m1"), "llc_bytes": 32 << 20}}, derive([row]), [])
+    (cells,) = headline_tables(load_inputs([dump(tmp_path, "c.json", doc)]))["CPU: the targets"]
+    assert cells[1] == "fit in the LLC" and cells[5] == "25%"
+    assert cells[-4] == "25%"  # its own fraction: in the cache its time is its work
+    assert cells[-3].startswith(f"{larger}: the case runs in the cache, so its own 1.200 ms is its work, which caps "
+                                "it at 25%; the cuts put more on it (in the cache its work takes 1.600 ms"), cells[-3]
 
 
 def test_work_ceiling_counts_the_bytes_of_both_passes_of_forward_backward() -> None:
