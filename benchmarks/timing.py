@@ -10,8 +10,8 @@ state. The roofline is the same framework's out-of-place copy of the same tensor
 same way in the same process; see :func:`alternate_copy` for when the two alternate.
 
 What bounds a case is measured too (:func:`work_in_cache`): the operation and the copy timed on
-the same case cut to four sizes that stay in the cache, and a line fitted through the points: a
-fixed cost per call and a cost per element with no memory traffic to wait for.
+the same case cut to four sizes that stay in the cache, timed in turns, and a line fitted through
+the points: a fixed cost per call and a cost per element with no memory traffic to wait for.
 
 On a CUDA device (PyTorch tensors) two more figures are taken: CUDA events around each call
 with the L2 cache flushed before it (as ``triton.testing.do_bench`` does), and a CUDA-graph
@@ -54,7 +54,7 @@ class Settings:
 
 SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30, slow_s=0.05, max_call_s=20.0),
                                  "full": Settings(1.0, 10, 300)}
-IN_CACHE_SETTINGS = Settings(0.1, 7, 100)  # each cut of work_in_cache
+IN_CACHE_SETTINGS = Settings(0.1, 7, 100)  # per cut of work_in_cache, timed in turns
 
 
 class TooSlow(Exception):
@@ -268,14 +268,15 @@ class Timed:
         return out
 
 
-CUTS = (32, 16, 8, 4)  # work_in_cache's cuts move these fractions of the last-level cache (1/32 ... 1/4)
+CUTS = (64, 32, 16, 8)  # work_in_cache's cuts move these fractions of the last-level cache (1/64 ... 1/8)
 
 
 def in_cache_sizes(llc_bytes: int | None) -> tuple[int, ...]:
-    """The bytes moved by the cuts of :func:`work_in_cache`: a 32nd, 16th, 8th and 4th of the
-    last-level cache (1 to 8 MiB without one): resident in the cache (a copy still runs at cache
-    bandwidth at the 4th, not at half of it), and large enough that a kernel already splits
-    them across its threads as it splits the whole case."""
+    """The bytes moved by the cuts of :func:`work_in_cache`: a 64th, 32nd, 16th and 8th of the
+    last-level cache (0.5 to 4 MiB without one): resident in the cache (at a 4th, torch-cpp's
+    float32 cost per element and the copy's rose by half and more on this project's 2-core EPYC
+    with 32 MiB of L3: memory already shows there), and large enough that a kernel already
+    splits them across its threads as it splits the whole case."""
     llc = llc_bytes or 32 * 2**20
     return tuple(llc // n for n in CUTS)
 
@@ -295,10 +296,59 @@ def robust_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return max(statistics.median(y - slope * x for x, y in zip(xs, ys)), 0.0), slope
 
 
+TURN_S = 5e-3  # medians_in_turns: each fn's rounds in one turn last about this long
+
+
+def medians_in_turns(fns: list[Callable[[], Any]], settings: Settings) -> list[float]:
+    """The median time of a call of each of ``fns`` (over rounds of ``iterations`` calls planned
+    as for the operation), the fns timed in turns: each turn, an untimed call that brings the
+    fn's data back into the cache after the others', then its rounds for about ``TURN_S``. A
+    machine that drifts (a neighbour's load, the clock) then shifts every fn alike instead of
+    the later ones: timed one after the other, XLA's forward+backward cuts took 2.1-3.5 ms a
+    call out of order of their sizes and a line through them predicted 0.25-3.6 times the whole
+    case; in turns their times rise with their sizes. A turn of one round was too short: the
+    first calls after another fn's ran slower (torch-cpp, a 4 MiB cut: 0.21 against 0.12 ms),
+    its allocator handing out blocks the others had left cold. Three untimed calls first
+    (compilation); the garbage collector is off while timing; calls slower than
+    ``settings.slow_s`` get a few rounds without the untimed call, as :meth:`Timed.plan` gives
+    them."""
+    one_call = []
+    for fn in fns:
+        for _ in range(3):
+            fn()
+        start = time.perf_counter()
+        fn()
+        one_call.append(time.perf_counter() - start)
+    iterations = [max(1, round(settings.round_s / max(one, 1e-9))) for one in one_call]
+    per_turn = [max(1, round(TURN_S / (one * n))) for one, n in zip(one_call, iterations)]
+    slow = max(one_call) > settings.slow_s  # as Timed.plan: a few rounds, and no call to re-warm the cache
+    least = min(3, settings.min_rounds) if slow else settings.min_rounds
+    times: list[list[float]] = [[] for _ in fns]
+    spent, budget = 0.0, settings.budget_s * len(fns)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        while min(map(len, times)) < least or (spent < budget and min(map(len, times)) < settings.max_rounds):
+            for fn, n, rounds, mine in zip(fns, iterations, per_turn, times):
+                if not slow:
+                    fn()
+                for _ in range(rounds):
+                    start = time.perf_counter()
+                    for _ in range(n):
+                        fn()
+                    took = time.perf_counter() - start
+                    mine.append(took / n)
+                    spent += took
+    finally:
+        if collecting:
+            gc.enable()
+    return [statistics.median(t) for t in times]
+
+
 def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> dict[str, Any]:
     """What the operation and its copy cost with their data in the cache: the case cut to the
-    sizes of :func:`in_cache_sizes` (``cases.resized``), each timed (median of rounds, the
-    first call untimed), and the line fitted through the points (:func:`robust_line`):
+    sizes of :func:`in_cache_sizes` (``cases.resized``), the cuts timed in turns
+    (:func:`medians_in_turns`), and the line fitted through the points (:func:`robust_line`):
     ``fixed_s``, the cost of a call, and ``per_element_s``, the cost of an element of q (and
     k), for the operation and for ``copy_fixed_s`` / ``copy_per_element_s`` the copy.
 
@@ -306,13 +356,10 @@ def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> d
     would take if it never waited for memory; against the copy's time at the case's size it
     says whether the operation's own instructions or call overhead bound it
     (``reports.bounds``)."""
-    elements, ops, copies = [], [], []
-    for size in in_cache_sizes(llc_bytes):
-        cut = resized(case, size)
-        timed = Timed(subject, cut, IN_CACHE_SETTINGS)
-        ops.append(timed.rounds_of(timed.call, warm=3)["median"])
-        copies.append(timed.rounds_of(timed.copy, warm=2)["median"])
-        elements.append(cut.elements())
+    cuts = [Timed(subject, resized(case, size), IN_CACHE_SETTINGS) for size in in_cache_sizes(llc_bytes)]
+    elements = [cut.case.elements() for cut in cuts]
+    ops = medians_in_turns([cut.call for cut in cuts], IN_CACHE_SETTINGS)
+    copies = medians_in_turns([cut.copy for cut in cuts], IN_CACHE_SETTINGS)
     out = {"case_elements": case.elements(), "elements": elements, "op_s": ops, "copy_s": copies}
     for name, times in (("", ops), ("copy_", copies)):
         out[f"{name}fixed_s"], out[f"{name}per_element_s"] = robust_line(elements, times)

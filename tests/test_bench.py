@@ -8,6 +8,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,8 @@ import pytest
 from rope_suite.benchmarks.noop import NoopRope
 from rope_suite.benchmarks.cases import FULL, QUICK, SHAPES, BenchCase, Shape, profile_cases, resized
 from rope_suite.benchmarks.targets import bench_targets, kind
-from rope_suite.benchmarks.timing import (SETTINGS, Timed, alternate_copy, in_cache_sizes, robust_line, skip_reason,
-                                          stats_of, work_in_cache)
+from rope_suite.benchmarks.timing import (SETTINGS, Settings, Timed, alternate_copy, in_cache_sizes, medians_in_turns,
+                                          robust_line, skip_reason, stats_of, work_in_cache)
 from conftest import need
 from rope_suite.conformance.presets import PRESETS
 from rope_suite.conformance.subject import Subject
@@ -65,8 +66,8 @@ def test_positions_model_the_phase() -> None:
 
 def test_cuts_for_the_work_in_the_cache_keep_the_case_and_fit_the_cache() -> None:
     sizes = in_cache_sizes(32 << 20)
-    assert sizes == (1 << 20, 2 << 20, 4 << 20, 8 << 20) and in_cache_sizes(None) == sizes
-    small = sizes[0]
+    assert sizes == (1 << 19, 1 << 20, 2 << 20, 4 << 20) and in_cache_sizes(None) == sizes
+    small = 1 << 20
     for case in FULL:
         for size in sizes:
             cut = resized(case, size)
@@ -90,7 +91,7 @@ def test_work_in_the_cache_recovers_a_known_cost_per_call_and_per_element() -> N
 
     target = bench_targets([str(ROOT / "tests" / "plugins" / "known_cost.py")])[0]
     work = work_in_cache(target.load(), BenchCase(SHAPES["prefill-2048"], "float32"), 32 << 20)
-    assert work["elements"] == [131072, 262144, 524288, 1048576] and work["case_elements"] == 2048 * 32 * 128
+    assert work["elements"] == [65536, 131072, 262144, 524288] and work["case_elements"] == 2048 * 32 * 128
     # Sleep overshoots by a roughly constant amount: into the cost per call, not per element.
     assert work["per_element_s"] == pytest.approx(PER_ELEMENT_S, rel=0.15)
     assert FIXED_S * 0.9 < work["fixed_s"] < FIXED_S * 1.5
@@ -110,6 +111,19 @@ def test_the_line_through_the_cuts_is_not_moved_by_one_late_point() -> None:
     assert robust_line([1.0, 2.0], [-1.0, -2.0]) == (0.0, 0.0)
     with pytest.raises(ValueError, match="two distinct x"):
         robust_line([2.0, 2.0], [1.0, 3.0])
+
+
+def test_cuts_timed_in_turns_do_not_turn_a_drifting_machine_into_a_cost_per_element() -> None:
+    start = time.perf_counter()
+
+    def call() -> None:  # the same work at every "size", on a machine that slows by 10 ms a second
+        time.sleep(1e-3 + 0.01 * (time.perf_counter() - start))
+
+    medians = medians_in_turns([call, call, call, call], Settings(0.1, 7, 100))
+    drift = 0.01 * (time.perf_counter() - start)  # how much slower the last call was than the first
+    assert drift > 2e-3
+    # one after the other, the last would be about 3/4 of the drift slower than the first
+    assert max(medians) - min(medians) < drift / 4, (medians, drift)
 
 
 def test_stats_are_per_call() -> None:
