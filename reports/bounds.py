@@ -60,26 +60,26 @@ def bound(row: dict[str, Any], target: float, cached: bool) -> str:
     if row.get("work_s") is None or t is None:
         return row.get("work_reason") or "not measured (no in-cache work figures in these results)"
     work, fraction = row["work_s"], row["fraction_of_copy"] or 0.0
-    ceiling = work_ceiling(row)
-    if ceiling is None and cached:
+    drawn = work_ceiling(row)
+    if drawn is None and cached:
         return (f"{'met; ' if fraction >= target else ''}{_larger_part(row)}: the case runs in the cache, so its own "
                 f"{ms(row['median_s'])} is its work, which caps it at {pct(fraction)}; the cuts put more on it "
                 f"({work_text(row)}), so they only say which part is the larger")
-    if ceiling is None:
+    if drawn is None:
         return (f"{'met; ' if fraction >= target else ''}no bound from the work in the cache: {work_text(row)}, "
                 f"more than the case's own {ms(row['median_s'])}, so the whole case runs another way than its cuts "
                 "(threads, code path); not measured further")
     if fraction >= target:
-        return f"met; {work_text(row)}: ceiling {pct(ceiling)}"
+        return f"met; {work_text(row)}: ceiling {pct(drawn)}"
     what = _larger_part(row)
-    if ceiling < target:
-        return f"{what}: {work_text(row)}, which caps it at {pct(ceiling)}"
+    if drawn < target:
+        return f"{what}: {work_text(row)}, which caps it at {pct(drawn)}"
     if cached:
-        return (f"not its work: {work_text(row)}, which would allow {pct(ceiling)}; the gap is how the case runs at "
+        return (f"not its work: {work_text(row)}, which would allow {pct(drawn)}; the gap is how the case runs at "
                 "full size (not measured further)")
     none_hidden = t / (t + work)
     if fraction >= SLACK * none_hidden:
         return (f"its work not hidden behind the memory traffic: {work_text(row)}; {pct(none_hidden)} if none of it "
-                f"were hidden, {pct(min(ceiling, 1.0))} if all")
+                f"were hidden, {pct(min(drawn, 1.0))} if all")
     return (f"not its work: {work_text(row)}, {pct(none_hidden)} even with none of it hidden; the memory side "
             "(not measured further)")
