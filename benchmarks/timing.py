@@ -24,7 +24,8 @@ import gc
 import importlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,26 @@ class Settings:
     round_s: float = 1e-3
     slow_s: float = 0.5  # a call slower than this gets min(3, min_rounds) rounds and one warm-up call
     max_call_s: float = 60.0  # a first call slower than this is reported, not timed further
+
+    def iterations(self, one_call_s: float) -> int:
+        """Calls per round for a call of ``one_call_s``: a round of about ``round_s``."""
+        return max(1, round(self.round_s / max(one_call_s, 1e-9)))
+
+    def least_rounds(self, one_call_s: float) -> int:
+        """The fewest rounds for a call of ``one_call_s``: min(3, min_rounds) if it is slow."""
+        return min(3, self.min_rounds) if one_call_s > self.slow_s else self.min_rounds
+
+
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """The garbage collector off inside (as pytest-benchmark runs the operation), as it was after."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 SETTINGS: dict[str, Settings] = {"quick": Settings(0.08, 3, 30, slow_s=0.05, max_call_s=20.0),
@@ -210,10 +231,9 @@ class Timed:
     def plan(self, one_call_s: float) -> tuple[int, int]:
         """(rounds, iterations) for a call of ``one_call_s`` under the settings."""
         st = self.settings
-        iterations = max(1, round(st.round_s / max(one_call_s, 1e-9)))
+        iterations = st.iterations(one_call_s)
         rounds = round(st.budget_s / (one_call_s * iterations))
-        least = min(3, st.min_rounds) if one_call_s > st.slow_s else st.min_rounds
-        return max(least, min(st.max_rounds, rounds)), iterations
+        return max(st.least_rounds(one_call_s), min(st.max_rounds, rounds)), iterations
 
     def copy_round(self) -> None:
         """Time one copy; pytest-benchmark calls this, untimed, before each round of the
@@ -238,17 +258,12 @@ class Timed:
         fn()
         rounds, iterations = self.plan(time.perf_counter() - start)
         times = []
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_off():
             for _ in range(rounds):
                 start = time.perf_counter()
                 for _ in range(iterations):
                     fn()
                 times.append(time.perf_counter() - start)
-        finally:
-            if collecting:
-                gc.enable()
         return stats_of(times, iterations)
 
     def peak_memory(self) -> tuple[int | None, str]:
@@ -319,15 +334,13 @@ def medians_in_turns(fns: list[Callable[[], Any]], settings: Settings) -> list[f
         start = time.perf_counter()
         fn()
         one_call.append(time.perf_counter() - start)
-    iterations = [max(1, round(settings.round_s / max(one, 1e-9))) for one in one_call]
+    iterations = [settings.iterations(one) for one in one_call]
     per_turn = [max(1, round(TURN_S / (one * n))) for one, n in zip(one_call, iterations)]
     slow = max(one_call) > settings.slow_s  # as Timed.plan: a few rounds, and no call to re-warm the cache
-    least = min(3, settings.min_rounds) if slow else settings.min_rounds
+    least = settings.least_rounds(max(one_call))
     times: list[list[float]] = [[] for _ in fns]
     spent, budget = 0.0, settings.budget_s * len(fns)
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_off():
         while min(map(len, times)) < least or (spent < budget and min(map(len, times)) < settings.max_rounds):
             for fn, n, rounds, mine in zip(fns, iterations, per_turn, times):
                 if not slow:
@@ -339,9 +352,6 @@ def medians_in_turns(fns: list[Callable[[], Any]], settings: Settings) -> list[f
                     took = time.perf_counter() - start
                     mine.append(took / n)
                     spent += took
-    finally:
-        if collecting:
-            gc.enable()
     return [statistics.median(t) for t in times]
 
 
