@@ -305,6 +305,43 @@ inline Vec swap_pairs(const Vec& v) {
 #endif
 }
 
+// One vector block's cos and sin (2 kLanes values each, in Lanes' load order), in registers.
+struct BlockAngles {
+  Vec c0, c1, s0, s1;
+  BlockAngles(const float* c, const float* s)
+      : c0(Vec::loadu(c)), c1(Vec::loadu(c + kLanes)), s0(Vec::loadu(s)), s1(Vec::loadu(s + kLanes)) {}
+};
+
+// 2 kLanes channels to p, streamed around the cache when nt (p aligned to a register).
+template <typename scalar_t, bool nt>
+inline void put(scalar_t* p, const Vec& lo, const Vec& hi) {
+  if constexpr (nt) {
+    Lanes<scalar_t>::stream(p, lo, hi);
+  } else {
+    Lanes<scalar_t>::store(p, lo, hi);
+  }
+}
+
+// The vector step of every rotation, so the head-by-head and the block-by-block loops compute
+// the same products and sums: "half", 2 kLanes pairs (a, b) = (in[k], in[n + k]) -> o[k], o[n + k];
+// "interleaved", 2 kLanes channels (kLanes pairs) -> in * c2 + swap_pairs(in) * s2 (see
+// rotate_interleaved).
+template <typename scalar_t, bool nt>
+inline void half_block(const scalar_t* in, int64_t n, const BlockAngles& k, scalar_t* o) {
+  Vec a0, a1, b0, b1;
+  Lanes<scalar_t>::load(in, a0, a1);
+  Lanes<scalar_t>::load(in + n, b0, b1);
+  put<scalar_t, nt>(o, a0 * k.c0 - b0 * k.s0, a1 * k.c1 - b1 * k.s1);
+  put<scalar_t, nt>(o + n, b0 * k.c0 + a0 * k.s0, b1 * k.c1 + a1 * k.s1);
+}
+
+template <typename scalar_t, bool nt>
+inline void interleaved_block(const scalar_t* in, const BlockAngles& k, scalar_t* o) {
+  Vec v0, v1;
+  Lanes<scalar_t>::load(in, v0, v1);
+  put<scalar_t, nt>(o, v0 * k.c0 + swap_pairs(v0) * k.s0, v1 * k.c1 + swap_pairs(v1) * k.s1);
+}
+
 // Pairs [0, count) of one head: "half": (a, b) = (in[i], in[n + i]) -> o[i], o[n + i]; c, s
 // hold count values.
 template <typename scalar_t, typename acc_t, bool nt = false>
@@ -312,18 +349,7 @@ void rotate_half(const scalar_t* in, const acc_t* c, const acc_t* s, int64_t cou
   int64_t i = 0;
   if constexpr (std::is_same_v<acc_t, float>) {
     for (; i + 2 * kLanes <= count; i += 2 * kLanes) {
-      Vec a0, a1, b0, b1;
-      Lanes<scalar_t>::load(in + i, a0, a1);
-      Lanes<scalar_t>::load(in + n + i, b0, b1);
-      const Vec c0 = Vec::loadu(c + i), c1 = Vec::loadu(c + i + kLanes);
-      const Vec s0 = Vec::loadu(s + i), s1 = Vec::loadu(s + i + kLanes);
-      if constexpr (nt) {
-        Lanes<scalar_t>::stream(o + i, a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
-        Lanes<scalar_t>::stream(o + n + i, b0 * c0 + a0 * s0, b1 * c1 + a1 * s1);
-      } else {
-        Lanes<scalar_t>::store(o + i, a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
-        Lanes<scalar_t>::store(o + n + i, b0 * c0 + a0 * s0, b1 * c1 + a1 * s1);
-      }
+      half_block<scalar_t, nt>(in + i, n, BlockAngles(c + i, s + i), o + i);
     }
   }
   for (; i < count; ++i) {
@@ -341,15 +367,7 @@ void rotate_interleaved(const scalar_t* in, const acc_t* c2, const acc_t* s2, in
   int64_t j = 0;
   if constexpr (std::is_same_v<acc_t, float>) {
     for (; j + 2 * kLanes <= 2 * n; j += 2 * kLanes) {
-      Vec v0, v1;
-      Lanes<scalar_t>::load(in + j, v0, v1);
-      const Vec lo = v0 * Vec::loadu(c2 + j) + swap_pairs(v0) * Vec::loadu(s2 + j);
-      const Vec hi = v1 * Vec::loadu(c2 + j + kLanes) + swap_pairs(v1) * Vec::loadu(s2 + j + kLanes);
-      if constexpr (nt) {
-        Lanes<scalar_t>::stream(o + j, lo, hi);
-      } else {
-        Lanes<scalar_t>::store(o + j, lo, hi);
-      }
+      interleaved_block<scalar_t, nt>(in + j, BlockAngles(c2 + j, s2 + j), o + j);
     }
   }
   for (; j < 2 * n; j += 2) {
@@ -444,8 +462,8 @@ void rotate_head(const scalar_t* in, const std::vector<const acc_t*>& angles, co
 // Every head of one token at once, where the outputs stay in the cache (not streamed) and one
 // run covers all n pairs in whole vector blocks (one position axis, the rotated channels a
 // multiple of 2 kLanes): block by block, the block's cos/sin are loaded into registers once and
-// applied to every head. The same products and sums as rotate_half / rotate_interleaved, so the
-// same bits. Measured on the 2-core EPYC (Zen 1, 8 MiB L3), alternating with the head-by-head
+// applied to every head, by the same half_block / interleaved_block as the head-by-head loop, so
+// the same bits. Measured on the 2-core EPYC (Zen 1, 8 MiB L3), alternating with the head-by-head
 // loop (rotate_head, which reloads cos/sin and pays its setup for every head) in one process:
 // float32 [64, 32, 128] 63 -> 50 us (a copy: 30 us), bfloat16 85.6 -> 73.2 us. Not for streamed
 // outputs: there the block order writes each output line in pieces, heads apart, and the
@@ -455,20 +473,13 @@ void rotate_heads(const scalar_t* in, const float* c, const float* s, int64_t he
                   bool interleaved, scalar_t* o) {
   const int64_t width = interleaved ? 2 * n : n;  // channels that c and s cover
   for (int64_t i = 0; i < width; i += 2 * kLanes) {
-    const Vec c0 = Vec::loadu(c + i), c1 = Vec::loadu(c + i + kLanes);
-    const Vec s0 = Vec::loadu(s + i), s1 = Vec::loadu(s + i + kLanes);
+    const BlockAngles k(c + i, s + i);
     for (int64_t h = 0; h < heads; ++h) {
-      const scalar_t* a = in + h * head_dim + i;
-      scalar_t* to = o + h * head_dim + i;
-      Vec a0, a1;
-      Lanes<scalar_t>::load(a, a0, a1);
+      const int64_t at = h * head_dim + i;
       if (interleaved) {
-        Lanes<scalar_t>::store(to, a0 * c0 + swap_pairs(a0) * s0, a1 * c1 + swap_pairs(a1) * s1);
+        interleaved_block<scalar_t, false>(in + at, k, o + at);
       } else {
-        Vec b0, b1;
-        Lanes<scalar_t>::load(a + n, b0, b1);
-        Lanes<scalar_t>::store(to, a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
-        Lanes<scalar_t>::store(to + n, b0 * c0 + a0 * s0, b1 * c1 + a1 * s1);
+        half_block<scalar_t, false>(in + at, n, k, o + at);
       }
     }
   }
