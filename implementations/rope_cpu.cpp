@@ -11,8 +11,8 @@
 //   inv_freq:  [r/2], contiguous, in the compute type (float64 for float64 x, float32
 //              otherwise); scale: the attention factor;
 //   inverse:   rotate by -phi (the transpose: the backward of the forward rotation);
-//   stream_stores: -1 non-temporal stores when the outputs take more than a quarter of the
-//              last-level cache, 0 never, 1 always (the result is the same bits either way);
+//   stream_stores: -1 non-temporal stores when the outputs take a quarter of the last-level
+//              cache or more, 0 never, 1 always (the result is the same bits either way);
 //   outs:      a new tensor like each x. With phi_i = position * inv_freq_i (the position
 //              rounded to the compute type first, as a cast does: exact up to 2^24 in float32), c = scale cos phi_i
 //              and s = scale sin phi_i (+-), pair i of every head, (x[i], x[i + r/2]) ("half")
@@ -75,14 +75,16 @@ namespace {
 using Vec = at::vec::Vectorized<float>;
 constexpr int64_t kLanes = Vec::size();
 
-// When the outputs take more than a quarter of the last-level cache (x and out, more than half
-// of it), they go to memory with non-temporal stores: written around the cache, without the
+// When the outputs take a quarter of the last-level cache or more (x and out, half of it), they
+// go to memory with non-temporal stores: written around the cache, without the
 // read-for-ownership a normal store costs (a third stream of bytes), and without evicting x and
 // what the next layer is about to read. Below that they stay in the cache for their consumer.
 // Measured on this project's 2-core EPYC (32 MiB L3), each against a copy of x in the same
 // process: bfloat16 [2048, 32, 128] (x and out 32 MiB) 87-91% of the copy streamed, 71-82%
-// cached; float32 [512, 32, 128] (16 MiB) is better cached: against a copy that stays in the
-// cache (90 GB/s) a streamed output runs at memory speed (31% of it in a full benchmark run).
+// cached. At half the cache the cached stores lose: x and out of 16 MiB (float32 [512, 32, 128],
+// bfloat16 [1024, 32, 128]) took 0.40-0.48 and 0.69-1.08 ms streamed against 0.80-1.31 and
+// 1.86-2.57 ms cached (the L3 is shared with the host's other guests, and a 16 MiB copy there
+// ran at 0.26-1.0 ms); at 12 MiB (float32 [384, 32, 128]) cached was better, 0.22 against 0.30 ms.
 //
 // The size is cpu0's largest cache in sysfs, the cache its cores share, as the suite's benchmarks
 // read it (rope_suite.reports.machine.last_level_cache_bytes); glibc's sysconf is the fallback. They
@@ -624,7 +626,7 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
     row_elements += x.size(-2) * x.size(-1);
   }
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row_elements));
-  const bool stream = stream_stores == -1 ? 4 * bytes > last_level_cache_bytes() : stream_stores == 1;
+  const bool stream = stream_stores == -1 ? 4 * bytes >= last_level_cache_bytes() : stream_stores == 1;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, first.scalar_type(), "rope_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     TORCH_CHECK(inv_freq.scalar_type() == c10::CppTypeToScalarType<acc_t>::value, "inv_freq must be ",

@@ -8,7 +8,7 @@ for each token it computes the angles and their cos/sin once (SLEEF's sincos, th
 behind torch.compile's vectorised CPU sin and cos), then rotates the pairs of every head, of
 q and of k in ``rope_qk``: one pass over the tokens for both. The rotation is in ATen's vector
 type, float16 and bfloat16 widened to float32 and rounded back once in vector registers. Where
-the output takes more than a quarter of the last-level cache it is written with non-temporal
+the output takes a quarter of the last-level cache or more it is written with non-temporal
 stores, so it costs one stream of bytes, not two (see ``rope_cpu.cpp`` for the measurements).
 The backward is the same kernel rotating the incoming gradients by -phi (R(phi)^T = R(-phi)),
 itself differentiable, through a C++ autograd Function (``RopeFunction``: a Python
