@@ -33,8 +33,9 @@
 // code generates), chosen at build time like the SIMD shims of ATen's own kernels: AVX-512 or
 // AVX2 (+F16C) where the compiler targets them, scalar otherwise. float16 and bfloat16 are
 // widened to float32 and narrowed back (round to nearest even) in vector registers, 2 x 8 or
-// 2 x 16 channels at a time: F16C's vcvtph2ps / vcvtps2ph for float16, ATen's sequences for
-// bfloat16 (on AVX2 an interleave with zeros and a packed rounding, see Lanes). Large outputs
+// 2 x 16 channels at a time: F16C's vcvtph2ps / vcvtps2ph for float16; for bfloat16 AVX-512
+// BF16's vcvtne2ps2bf16 where the CPU has it, on AVX2 an interleave with zeros and a packed
+// rounding, ATen's sequences otherwise (see Lanes). Large outputs
 // are written with non-temporal stores (see last_level_cache_bytes), straight from the vector
 // registers where the rows allow it, else through a row in L1 (write_row). Built with
 // -ffp-contract=off: every product and sum is rounded, as in PyTorch's eager kernels.
@@ -248,6 +249,39 @@ struct Lanes<float> {
 #endif
   }
 };
+
+#if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
+// bfloat16 on AVX-512 BF16 (Zen 4, Cooper Lake, Sapphire Rapids): narrowing is one vcvtne2ps2bf16
+// for 32 channels (round to nearest even), where ATen's sequence takes about fifteen integer
+// operations and a permute; widening is a zero-extension and a shift (a bfloat16 is the top half
+// of a float32). The instruction treats subnormal float32 inputs as zero, so a block holding one
+// (one vfpclassps per vector tells) goes through ATen's integer rounding instead: the bits are
+// c10::BFloat16's either way. A NaN comes out as a quiet NaN with its sign and payload kept (c10's
+// is 0x7fc0; which NaN is not part of the kernel's contract). Measured on the 2-core EPYC drawn as
+// a Zen 4 (two full torch-cpp runs each, against ATen's sequence): bfloat16's work in the cache
+// went from 0.083-0.101 to 0.054-0.073 ns an element, prefill-2048 forward from 1.15-1.20 to
+// 0.69-1.04 ms, its forward+backward from 2.19-2.25 to 1.67-1.87 ms, decode-b64 from 29-35 to 20 us.
+template <>
+struct Lanes<c10::BFloat16> {
+  static constexpr bool shuffled = false;
+  static __m512 widen(__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); }
+  static void load(const c10::BFloat16* p, Vec& lo, Vec& hi) {
+    lo = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    hi = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p) + 1));
+  }
+  static __m512i narrow(const Vec& lo, const Vec& hi) {
+    constexpr int kSubnormal = 0x20;  // vfpclassps category: denormal
+    if (_mm512_fpclass_ps_mask(lo, kSubnormal) | _mm512_fpclass_ps_mask(hi, kSubnormal)) [[unlikely]] {
+      return at::vec::convert_from_float<c10::BFloat16>(lo, hi);
+    }
+    return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // lo's 16 channels first
+  }
+  static void store(c10::BFloat16* p, const Vec& lo, const Vec& hi) {
+    _mm512_storeu_si512(p, narrow(lo, hi));
+  }
+  static void stream(c10::BFloat16* p, const Vec& lo, const Vec& hi) { stream_bits(p, narrow(lo, hi)); }
+};
+#endif
 
 #if defined(CPU_CAPABILITY_AVX2)
 // bfloat16 on AVX2: a bfloat16 is the top half of a float32, so widening is an interleave with

@@ -30,7 +30,9 @@ every head, and its bfloat16 and float16 loops convert through scalar code; this
 streams at the copy's speed out of the cache in every dtype (see README, "Published reports").
 In the cache, bfloat16 and float16 are bound by instructions, not bytes: the AVX2 loop is 56
 instructions per 16 pairs in bfloat16 and 37 in float16, against 27 in float32 (widen, 4
-products and 2 sums, round to nearest even with NaN kept, narrow).
+products and 2 sums, round to nearest even with NaN kept, narrow). Where the CPU has AVX-512 BF16
+(Zen 4, Sapphire Rapids) bfloat16 narrows with one instruction per 32 channels, and its work in
+the cache is about a third less than through ATen's integer rounding.
 """
 
 from __future__ import annotations

@@ -95,6 +95,27 @@ def test_half_precision_is_the_float32_rotation_rounded_once(kernel, spec: RopeS
         assert same_bits(got, wanted), f"stream={stream}: {int((got != wanted).sum())} values differ"
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("convention", ["half", "interleaved"])
+def test_subnormal_results_round_like_the_dtype_cast(kernel, convention: str, dtype: str) -> None:
+    """Rotated values below float32's normal range (2^-126) round to the dtype's subnormals as a
+    cast does, not to zero: AVX-512 BF16's vcvtne2ps2bf16 treats such inputs as zero, so the
+    kernel must not use it on a vector holding one."""
+    import torch
+
+    spec = RopeSpec(head_dim=128, convention=convention)
+    smallest = torch.finfo(getattr(torch, dtype)).smallest_normal
+    x = (smallest * torch.rand(2, 33, 2, 128, generator=torch.Generator().manual_seed(3))).to(getattr(torch, dtype))
+    x.view(-1)[::7] = 1.0  # normal values beside them, in the same vectors
+    args = arguments(kernel, x, spec)
+    for stream in (0, 1):
+        got = kernel.extension().rope([x], *args, convention == "interleaved", False, stream)[0]
+        wanted = kernel.extension().rope([x.float()], *args, convention == "interleaved", False, stream)[0].to(x.dtype)
+        subnormal = (wanted != 0) & (wanted.abs() < smallest)
+        assert int(subnormal.sum()) > 1000  # the case is there to test
+        assert same_bits(got, wanted), f"stream={stream}: {int((got != wanted).sum())} values differ"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_fused_q_and_k_equal_two_single_calls(kernel, dtype: str) -> None:
     """One pass over q and k (GQA: fewer k heads) gives each the bits of its own call."""
