@@ -26,7 +26,7 @@ MEASURES: tuple[str, ...] = ("median_s", "iqr_s", "min_s", "max_s", "mean_s", "s
                              "machine_copy_gbps", "fraction_of_machine_copy", "speedup_vs_torch_eager",
                              "first_call_s", "compile_s", "peak_memory_bytes", "peak_memory_method",
                              "elements", "work_fixed_s", "work_per_element_s", "copy_fixed_s", "copy_per_element_s",
-                             "work_s", "work_ceiling", "work_reason")
+                             "work_s", "work_case_s", "work_ceiling", "work_reason")
 
 
 # The in-cache work model's shared figures (reports.bounds explains them): T, the copy's time for
@@ -91,6 +91,7 @@ def _work(row: dict[str, Any], extra: dict[str, Any]) -> None:
     row.update({"elements": elements, "work_fixed_s": work["fixed_s"], "work_per_element_s": work["per_element_s"],
                 "copy_fixed_s": work["copy_fixed_s"], "copy_per_element_s": work["copy_per_element_s"]})
     row["work_s"] = work["fixed_s"] + work["per_element_s"] * elements
+    row["work_case_s"] = work.get("case_s")  # the whole case timed in turns with its cuts (cached cases only)
     row["work_ceiling"] = work_ceiling(row)
 
 

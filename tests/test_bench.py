@@ -97,6 +97,18 @@ def test_work_in_the_cache_recovers_a_known_cost_per_call_and_per_element() -> N
     assert FIXED_S * 0.9 < work["fixed_s"] < FIXED_S * 1.5
     assert work["copy_per_element_s"] >= 0 and work["copy_fixed_s"] >= 0
     assert all(op > copy for op, copy in zip(work["op_s"], work["copy_s"]))  # a copy of x is cheaper than a sleep
+    assert work["case_s"] is None  # 64 MiB: out of the 32 MiB cache, not timed whole in the turns
+
+
+def test_a_case_in_the_cache_is_timed_whole_in_the_turns_of_its_cuts() -> None:
+    sys.path.insert(0, str(ROOT / "tests" / "plugins"))
+    from known_cost import FIXED_S, PER_ELEMENT_S
+
+    target = bench_targets([str(ROOT / "tests" / "plugins" / "known_cost.py")])[0]
+    case = BenchCase(SHAPES["prefill-512"], "float32")  # 16 MiB: in the 32 MiB cache
+    work = work_in_cache(target.load(), case, 32 << 20)
+    assert len(work["op_s"]) == len(work["elements"]) == 4  # the whole case is not a point of the line
+    assert work["case_s"] == pytest.approx(FIXED_S + PER_ELEMENT_S * case.elements(), rel=0.15)
 
 
 def test_the_line_through_the_cuts_is_not_moved_by_one_late_point() -> None:

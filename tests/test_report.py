@@ -314,6 +314,29 @@ def test_a_case_in_the_cache_is_bounded_by_its_own_time_where_the_cuts_overshoot
                                 "it at 25%; the cuts put more on it (in the cache its work takes 1.600 ms"), cells[-3]
 
 
+@pytest.mark.parametrize(("again", "says"), [
+    (None, "; the gap is how the case runs at full size (not measured further)"),
+    (0.45e-3, "; timed in turns with its cuts the whole case took 0.450 ms, against 1.200 ms in its own rounds: "
+              "those rounds ran slower than the same calls do in turns (the machine while they ran)"),
+    (1.1e-3, "; timed in turns with its cuts the whole case took 1.100 ms, against 1.200 ms in its own rounds: "
+             "it is that slow at full size, where its cuts' line is not (its own shape and positions)"),
+])
+def test_a_case_in_the_cache_slower_than_its_work_says_whether_its_rounds_or_the_case_were_slow(
+        tmp_path: Path, again: float | None, says: str) -> None:
+    case = BenchCase(SHAPES["decode-b64"], "float32")  # 2 MiB: in the 32 MiB cache
+    median, copy = 1.2e-3, 0.3e-3  # 25% of its copy, where the line's 0.4 ms of work would allow 75%
+    figures = {**work(case, 0.2e-3, 0.2e-3 / case.elements()), "case_s": again}
+    row = rows_from_benchmark(benchmark_entry("torch-cpp", "first-party", "torch", case, median, copy,
+                                              in_cache=figures))[0]
+    assert row["work_case_s"] == again
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "full"}
+    doc = document([run], {"m1": {**machine("m1"), "llc_bytes": 32 << 20}}, derive([row]), [])
+    (cells,) = headline_tables(load_inputs([dump(tmp_path, "t.json", doc)]))["CPU: the targets"]
+    assert cells[5] == "25%" and cells[-4] == "75%"
+    assert cells[-3].startswith("not its work: in the cache its work takes 0.400 ms") and cells[-3].endswith(
+        f"which would allow 75%{says}"), cells[-3]
+
+
 def test_work_ceiling_counts_the_bytes_of_both_passes_of_forward_backward() -> None:
     case = BenchCase(SHAPES["prefill-2048"], "float32", "forward+backward")
     # the copy moves q once in 10 ms; forward+backward moves it twice: 20 ms of copy for its bytes
