@@ -284,6 +284,7 @@ class Timed:
 
 
 CUTS = (64, 32, 16, 8)  # work_in_cache's cuts move these fractions of the last-level cache (1/64 ... 1/8)
+ASSUMED_LLC_BYTES = 32 * 2**20  # where the machine reports no last-level cache
 
 
 def in_cache_sizes(llc_bytes: int | None) -> tuple[int, ...]:
@@ -292,7 +293,7 @@ def in_cache_sizes(llc_bytes: int | None) -> tuple[int, ...]:
     float32 cost per element and the copy's rose by half and more on this project's 2-core EPYC
     with 32 MiB of L3: memory already shows there), and large enough that a kernel already
     splits them across its threads as it splits the whole case."""
-    llc = llc_bytes or 32 * 2**20
+    llc = llc_bytes or ASSUMED_LLC_BYTES
     return tuple(llc // n for n in CUTS)
 
 
@@ -374,10 +375,10 @@ def work_in_cache(subject: Subject, case: BenchCase, llc_bytes: int | None) -> d
     line)."""
     cuts = [Timed(subject, resized(case, size), IN_CACHE_SETTINGS) for size in in_cache_sizes(llc_bytes)]
     elements = [cut.case.elements() for cut in cuts]
-    fits = case.bytes_moved() <= (llc_bytes or 32 * 2**20)
+    fits = case.bytes_moved() <= (llc_bytes or ASSUMED_LLC_BYTES)
     whole = [Timed(subject, case, IN_CACHE_SETTINGS).call] if fits else []
-    times = medians_in_turns([cut.call for cut in cuts] + whole, IN_CACHE_SETTINGS)
-    ops, case_s = times[:len(cuts)], times[-1] if fits else None
+    turns = medians_in_turns([cut.call for cut in cuts] + whole, IN_CACHE_SETTINGS)
+    ops, case_s = turns[:len(cuts)], turns[-1] if fits else None
     copies = medians_in_turns([cut.copy for cut in cuts], IN_CACHE_SETTINGS)
     out = {"case_elements": case.elements(), "elements": elements, "op_s": ops, "copy_s": copies, "case_s": case_s}
     for name, times in (("", ops), ("copy_", copies)):

@@ -253,8 +253,8 @@ struct Lanes<float> {
 #if defined(CPU_CAPABILITY_AVX512) && defined(__AVX512BF16__)
 // bfloat16 on AVX-512 BF16 (Zen 4, Cooper Lake, Sapphire Rapids): narrowing is one vcvtne2ps2bf16
 // for 32 channels (round to nearest even), where ATen's sequence takes about fifteen integer
-// operations and a permute; widening is a zero-extension and a shift (a bfloat16 is the top half
-// of a float32). The instruction treats subnormal float32 inputs as zero, so a block holding one
+// operations and a permute; widening stays ATen's (a zero-extension and a shift: a bfloat16 is
+// the top half of a float32). The instruction treats subnormal float32 inputs as zero, so a block holding one
 // (one vfpclassps per vector tells) goes through ATen's integer rounding instead: the bits are
 // c10::BFloat16's either way. A NaN comes out as a quiet NaN with its sign and payload kept (c10's
 // is 0x7fc0; which NaN is not part of the kernel's contract). Measured on the 2-core EPYC drawn as
@@ -264,11 +264,7 @@ struct Lanes<float> {
 template <>
 struct Lanes<c10::BFloat16> {
   static constexpr bool shuffled = false;
-  static __m512 widen(__m256i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)); }
-  static void load(const c10::BFloat16* p, Vec& lo, Vec& hi) {
-    lo = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    hi = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p) + 1));
-  }
+  static void load(const c10::BFloat16* p, Vec& lo, Vec& hi) { at::vec::load_to_float<c10::BFloat16>(p, lo, hi); }
   static __m512i narrow(const Vec& lo, const Vec& hi) {
     constexpr int kSubnormal = 0x20;  // vfpclassps category: denormal
     if (_mm512_fpclass_ps_mask(lo, kSubnormal) | _mm512_fpclass_ps_mask(hi, kSubnormal)) [[unlikely]] {
