@@ -1,5 +1,6 @@
-"""The machine fingerprint stored with every benchmark run: CPU, cores, memory, GPU and driver,
-framework versions, and the suite's own git commit."""
+"""The machine fingerprint stored with every benchmark run: CPU (model, family and the SIMD
+extensions the kernels use), cores, memory, GPU and driver, framework versions, and the suite's
+own git commit."""
 
 from __future__ import annotations
 
@@ -17,16 +18,49 @@ DISTRIBUTIONS: tuple[str, ...] = ("numpy", "torch", "triton", "jax", "jaxlib", "
                                   "transformers", "onnx", "onnxruntime", "torchtune", "liger-kernel",
                                   "rotary-embedding-torch", "ultralytics", "pytest-benchmark")
 ROOT = Path(__file__).resolve().parents[1]
+# The SIMD extensions a CPU kernel's code path depends on (x86 ``flags`` and Arm ``Features``
+# names of /proc/cpuinfo), in the order they are listed: the model name alone ("AMD EPYC") does
+# not tell a Zen 3 from a Zen 4, whose AVX-512 BF16 changes torch-cpp's bfloat16 path.
+SIMD_FLAGS: tuple[str, ...] = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
+                               "avx512_fp16", "amx_bf16", "asimd", "asimdhp", "bf16", "sve", "sve2")
+
+
+def cpuinfo(text: str | None = None) -> dict[str, str]:
+    """The first processor's fields in ``text``, by default /proc/cpuinfo's ({} where there is none)."""
+    fields: dict[str, str] = {}
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return fields
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_id(info: dict[str, str] | None = None) -> str | None:
+    """Vendor, family, model and stepping ("AuthenticAMD family 25 model 17 stepping 1"): the
+    microarchitecture behind a model name; None where ``info`` (:func:`cpuinfo`) gives no family."""
+    info = cpuinfo() if info is None else info
+    if "cpu family" in info:
+        return (f"{info.get('vendor_id', '?')} family {info['cpu family']} model {info.get('model', '?')} "
+                f"stepping {info.get('stepping', '?')}")
+    if "CPU implementer" in info:  # Arm
+        return f"implementer {info['CPU implementer']} part {info.get('CPU part', '?')}"
+    return None
+
+
+def cpu_simd(info: dict[str, str] | None = None) -> list[str]:
+    """Which of :data:`SIMD_FLAGS` the CPU of ``info`` (:func:`cpuinfo`) has."""
+    info = cpuinfo() if info is None else info
+    have = set((info.get("flags") or info.get("Features") or "").split())
+    return [flag for flag in SIMD_FLAGS if flag in have]
 
 
 def memory_bytes() -> int | None:
@@ -112,6 +146,8 @@ def fingerprint() -> dict[str, Any]:
         suite = None
     machine = {
         "cpu_model": cpu_model(),
+        "cpu_id": cpu_id(),
+        "cpu_simd": cpu_simd(),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_bytes": memory_bytes(),

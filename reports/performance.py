@@ -139,7 +139,8 @@ def machines(inputs: Inputs) -> Section:
         memory = m.get("memory_bytes")
         commit = (m.get("git_commit") or "unknown")[:12] + (" (modified)" if m.get("git_dirty") else "")
         versions = ", ".join(f"{k} {v}" for k, v in sorted((m.get("versions") or {}).items()))
-        table.rows.append([Cell(mid), Cell(str(m.get("cpu_model"))),
+        cpu = "; ".join(filter(None, [m.get("cpu_id"), " ".join(m.get("cpu_simd") or [])]))
+        table.rows.append([Cell(mid), Cell(str(m.get("cpu_model")) + (f" ({cpu})" if cpu else "")),
                            Cell(f"{m.get('cpu_cores')} ({m.get('cpu_cores_usable')})", "num"),
                            Cell("–" if memory is None else f"{memory / 2**30:.1f} GiB", "num"),
                            Cell("–" if not m.get("llc_bytes") else f"{m['llc_bytes'] / 2**20:.0f} MiB", "num"),

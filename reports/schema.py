@@ -72,7 +72,8 @@ MACHINE: dict[str, Any] = {
     "type": "object",
     "required": ["machine_id", "cpu_model", "cpu_cores", "gpus", "versions", "git_commit"],
     "properties": {
-        "machine_id": {"type": "string"}, "cpu_model": {"type": "string"},
+        "machine_id": {"type": "string"}, "cpu_model": {"type": "string"}, "cpu_id": _str,
+        "cpu_simd": {"type": "array", "items": {"type": "string"}},
         "cpu_cores": {"type": ["integer", "null"]}, "cpu_cores_usable": {"type": ["integer", "null"]},
         "memory_bytes": {"type": ["integer", "null"]}, "llc_bytes": {"type": ["integer", "null"]},
         "os": {"type": "string"},

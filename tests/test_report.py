@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rope_suite.benchmarks.cases import SHAPES, BenchCase
+from rope_suite.reports import machine as fingerprint
 from rope_suite.reports import schema
 from rope_suite.reports.model import Figure
 from rope_suite.reports.render import html_text, markdown_text, write
@@ -195,6 +196,29 @@ def test_report_merges_machines_and_conformance_with_every_section(tmp_path: Pat
     for line in figures:
         assert (md_path.parent / line.split("](", 1)[1].rstrip(")")).is_file()
     assert "CPU: the targets per dtype" in page and "not met" in page  # 2 x copy time is 50% of copy bandwidth
+
+
+ZEN3 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+        "stepping\t: 1\nflags\t\t: fpu sse4_2 fma avx f16c avx2 bmi2\n\n"
+        "processor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nflags\t\t: avx512f avx512_bf16\n")
+ARM = "processor\t: 0\nFeatures\t: fp asimd sve bf16 atomics\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n"
+
+
+def test_the_fingerprint_tells_microarchitectures_with_one_model_name_apart(tmp_path: Path) -> None:
+    zen3 = fingerprint.cpuinfo(ZEN3)  # the first processor's fields, not the last one's
+    assert fingerprint.cpu_id(zen3) == "AuthenticAMD family 25 model 1 stepping 1"
+    assert fingerprint.cpu_simd(zen3) == ["avx2", "fma", "f16c"]
+    arm = fingerprint.cpuinfo(ARM)
+    assert fingerprint.cpu_id(arm) == "implementer 0x41 part 0xd40"
+    assert fingerprint.cpu_simd(arm) == ["asimd", "bf16", "sve"]
+    assert fingerprint.cpu_id({}) is None and fingerprint.cpu_simd({}) == []
+    here = fingerprint.fingerprint()  # this machine's, valid against the schema
+    doc = results_doc()
+    doc["machines"]["m1"].update(cpu_id=here["cpu_id"], cpu_simd=here["cpu_simd"])
+    page = build(load_inputs([dump(tmp_path, "a.json", doc)]))
+    html_path, _ = write(page, tmp_path / "report")
+    shown = "; ".join(filter(None, [here["cpu_id"], " ".join(here["cpu_simd"])]))
+    assert not shown or f"Test CPU ({shown})" in html_path.read_text()
 
 
 def headline_tables(inputs: Inputs) -> dict[str, list[list[str]]]:
