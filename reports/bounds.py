@@ -11,8 +11,10 @@ reach T / W of the copy (its *work ceiling*); if it hid none, T / (T + W). So:
   element, or its cost per call where that is the larger part), whatever the memory does;
 - a fraction of copy between the two, out of the cache: the work is not (all) hidden behind
   the memory traffic;
-- a fraction under even T / (T + W): not explained by the work; the memory side (traffic
-  beyond the copy's, or access patterns) is left, and the text says that it is not measured.
+- a fraction under even T / (T + W): not explained by the work; the memory side is left, and the
+  text gives its size: the case's time less all of W, in copies of its bytes (the traffic beyond
+  the copy's, or the same traffic reaching memory more slowly: a sum of the two, which timing
+  alone does not split; the machine gives no cache-miss counters here).
 
 In the cache the copy runs at cache bandwidth and the operation's time is its work, so only
 the ceiling applies. The cuts only stand for the case where they predict it: a W more than
@@ -82,8 +84,9 @@ def bound(row: dict[str, Any], target: float, cached: bool) -> str:
                 f"({work_text(row)}), so they only say which part is the larger")
     if drawn is None:
         return (f"{'met; ' if fraction >= target else ''}no bound from the work in the cache: {work_text(row)}, "
-                f"more than the case's own {ms(row['median_s'])}, so the whole case runs another way than its cuts "
-                "(threads, code path); not measured further")
+                f"more than the case's own {ms(row['median_s'])} ({row['median_s'] / row['elements'] * 1e9:.2f} ns an "
+                "element, all in), so the whole case runs another way than its cuts (threads, code path), and its "
+                "own time does not split into work and memory")
     if fraction >= target:
         return f"met; {work_text(row)}: ceiling {pct(drawn)}"
     what = _larger_part(row)
@@ -95,5 +98,7 @@ def bound(row: dict[str, Any], target: float, cached: bool) -> str:
     if fraction >= SLACK * none_hidden:
         return (f"its work not hidden behind the memory traffic: {work_text(row)}; {pct(none_hidden)} if none of it "
                 f"were hidden, {pct(min(drawn, 1.0))} if all")
-    return (f"not its work: {work_text(row)}, {pct(none_hidden)} even with none of it hidden; the memory side "
-            "(not measured further)")
+    left = row["median_s"] - work
+    return (f"not its work: {work_text(row)}, {pct(none_hidden)} even with none of it hidden; the memory side: less "
+            f"all its work the case takes {ms(left)}, {left / t:.1f} times the copy's time for its bytes (more traffic "
+            "than the copy's, or the same traffic reaching memory more slowly)")
