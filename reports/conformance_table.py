@@ -234,8 +234,8 @@ def provenance(reports: list[dict[str, Any]]) -> str:
         commits = runs.setdefault(what, {})
         commits[commit] = commits.get(commit, 0) + 1
     parts = []
-    for what, commits in runs.items():
-        if len(commits) == 1:
+    for what, commits in sorted(runs.items()):  # by date: each key starts with it
+        if len(runs) == 1 and len(commits) == 1:
             parts.append(f"{what}, commit {next(iter(commits))}")
         else:
             parts.append(f"{what}, " + ", ".join(f"{n} row{'s' if n > 1 else ''} at commit {c}"

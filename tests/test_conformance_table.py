@@ -11,7 +11,8 @@ import pytest
 
 from rope_suite.implementations.registry import REGISTRY, THIRD_PARTY
 from rope_suite.conformance.mismatch import Mismatch
-from rope_suite.reports.conformance_table import END, START, cells, features_of, load_reports, markdown_table
+from rope_suite.reports.conformance_table import (END, START, cells, features_of, load_reports, markdown_table,
+                                                 provenance)
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMA3 = {"head_dim": 8, "rotary_dim": 8, "convention": "half", "scaling": {"rope_type": "llama3"}}
@@ -72,6 +73,19 @@ def test_crashed_and_timed_out_cases_are_not_conformant(status: str) -> None:
               "checks": [{"spec": LLAMA3, "dtype": "float32", "check": "agreement", "status": status,
                           "reason": "rope() was killed by SIGSEGV (signal 11)"}]}
     assert cells(report)["llama3"].status == "non-conformant"
+
+
+def test_provenance_lists_the_runs_by_date_with_their_rows() -> None:
+    def report(created: str, commit: str) -> dict:
+        return {"run": {"created": created, "profile": "quick", "rope_suite_version": "0.1.0", "git_commit": commit}}
+
+    one = [report("2026-11-30T10:00:00", "aaaa"), report("2026-11-30T11:00:00", "aaaa")]
+    assert provenance(one) == "Recorded 2026-11-30, `rope-suite check --profile quick` (rope-suite 0.1.0), commit aaaa."
+    later_first = [report("2026-12-07T06:00:00", "cccc"), *one, report("2026-12-01T00:00:00", "bbbb")]
+    assert provenance(later_first) == (
+        "Recorded 2026-11-30, `rope-suite check --profile quick` (rope-suite 0.1.0), 2 rows at commit aaaa; "
+        "2026-12-01, `rope-suite check --profile quick` (rope-suite 0.1.0), 1 row at commit bbbb; "
+        "2026-12-07, `rope-suite check --profile quick` (rope-suite 0.1.0), 1 row at commit cccc.")
 
 
 def test_reports_that_are_not_check_reports_are_refused(tmp_path: Path) -> None:
