@@ -16,6 +16,11 @@ reach T / W of the copy (its *work ceiling*); if it hid none, T / (T + W). So:
   the copy's, or the same traffic reaching memory more slowly: a sum of the two, which timing
   alone does not split; the machine gives no cache-miss counters here).
 
+Cuts whose scatter about their line, extrapolated to the case's elements, leaves its work
+uncertain by more than a quarter (``results.cuts_determine_work``) draw no ceiling: the text gives
+their times and the uncertainty (a cut of 4 MiB stands for a case of 64 MiB only through the
+line's slope, and flat cuts give none).
+
 In the cache the copy runs at cache bandwidth and the operation's time is its work, so only
 the ceiling applies. The cuts only stand for the case where they predict it: a W more than
 ``results.FIT`` times the case's own median means the whole case runs another way (more
@@ -32,7 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model import ms, pct
-from .results import FIT, copy_time, work_ceiling
+from .results import FIT, UNCERTAIN, copy_time, cuts_determine_work, work_ceiling, work_uncertainty
 
 SLACK = 0.9  # a fraction within 10% of the no-overlap figure counts as explained by it (timing noise)
 
@@ -51,6 +56,16 @@ def ceiling(row: dict[str, Any], cached: bool) -> float | None:
     if drawn is None and cached and row.get("work_s") is not None and copy_time(row) is not None:
         return row["fraction_of_copy"]
     return drawn
+
+
+def _undetermined(row: dict[str, Any]) -> str:
+    """Why the cuts of a row do not determine its work (``results.cuts_determine_work``)."""
+    times = [ms(t) for t in row["work_cut_s"]]
+    return (f"its {len(times)} cuts ({row['work_cut_elements'][0]:,} to {row['work_cut_elements'][-1]:,} elements) "
+            f"took {', '.join(times[:-1])} and {times[-1]}, whose line ({ms(row['work_fixed_s'])} a call + "
+            f"{row['work_per_element_s'] * 1e9:.2f} ns an element) gives the case's {row['elements']:,} elements "
+            f"{ms(row['work_s'])} of work +- {ms(work_uncertainty(row))}: their scatter, extrapolated, is more than "
+            f"{pct(UNCERTAIN)} of it")
 
 
 def _larger_part(row: dict[str, Any]) -> str:
@@ -78,6 +93,12 @@ def bound(row: dict[str, Any], target: float, cached: bool) -> str:
         return row.get("work_reason") or "not measured (no in-cache work figures in these results)"
     work, fraction = row["work_s"], row["fraction_of_copy"] or 0.0
     drawn = work_ceiling(row)
+    if not cuts_determine_work(row):
+        if cached:
+            return (f"{'met; ' if fraction >= target else ''}its own time: the case runs in the cache, so its own "
+                    f"{ms(row['median_s'])} is its work, which caps it at {pct(fraction)}; {_undetermined(row)}")
+        return (f"{'met; ' if fraction >= target else ''}no bound from the work in the cache: {_undetermined(row)} "
+                f"(the case took {ms(row['median_s'])}, the copy {ms(t)} for its bytes)")
     if drawn is None and cached:
         return (f"{'met; ' if fraction >= target else ''}{_larger_part(row)}: the case runs in the cache, so its own "
                 f"{ms(row['median_s'])} is its work, which caps it at {pct(fraction)}; the cuts put more on it "

@@ -62,6 +62,8 @@ ROW: dict[str, Any] = {
         "peak_memory_bytes": _int, "peak_memory_method": _str,
         "elements": _int, "work_fixed_s": _num, "work_per_element_s": _num, "copy_fixed_s": _num,
         "copy_per_element_s": _num, "work_s": _num, "work_case_s": _num, "work_ceiling": _num,
+        "work_cut_elements": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1}},
+        "work_cut_s": {"type": ["array", "null"], "items": {"type": "number", "minimum": 0}},
         "work_reason": _str,
     },
     "allOf": [{"if": {"properties": {"status": {"const": "ok"}}},

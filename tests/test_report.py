@@ -15,7 +15,8 @@ from rope_suite.reports import schema
 from rope_suite.reports.model import Figure
 from rope_suite.reports.render import html_text, markdown_text, write
 from rope_suite.reports.report import build, headline
-from rope_suite.reports.results import (Inputs, ResultsError, derive, document, empty_row, load_inputs, rows_from_benchmark,
+from rope_suite.reports.results import (Inputs, ResultsError, cuts_determine_work, derive, document, empty_row,
+                             load_inputs, rows_from_benchmark, work_uncertainty,
                              rows_from_pytest_benchmark, write_atomic)
 
 from conftest import rope_suite
@@ -276,8 +277,11 @@ def test_headline_holds_jax_and_tensorflow_to_their_own_copy(tmp_path: Path) -> 
 
 def work(case: BenchCase, fixed: float, per_element: float, copy_fixed: float = 1e-6,
          copy_per_element: float = 1e-11) -> dict[str, Any]:
-    """timing.work_in_cache's figures for ``case`` (the cuts' own times do not enter the report)."""
-    return {"case_elements": case.elements(), "elements": [1, 4], "op_s": [0, 0], "copy_s": [0, 0],
+    """timing.work_in_cache's figures for ``case``: four cuts on the line they give."""
+    elements = [65536, 131072, 262144, 524288]
+    return {"case_elements": case.elements(), "elements": elements,
+            "op_s": [fixed + per_element * e for e in elements],
+            "copy_s": [copy_fixed + copy_per_element * e for e in elements],
             "fixed_s": fixed, "per_element_s": per_element, "copy_fixed_s": copy_fixed,
             "copy_per_element_s": copy_per_element}
 
@@ -319,6 +323,59 @@ def test_headline_says_what_bounds_each_case(tmp_path: Path, median: float, fixe
     for table in ("CPU: every case", "CPU: the targets"):
         (cells,) = tables[table]
         assert cells[-4] == ceiling and all(part in cells[-3] for part in says), cells[-3]
+
+
+FLAT = [1.010e-3, 1.009e-3, 0.983e-3, 1.021e-3]  # jax-jit's forward+backward cuts in one run, 0.5 to 4 MiB
+CUT_ELEMENTS = [65536, 131072, 262144, 524288]
+
+
+def cut_row(times: list[float], fixed: float, per_element: float, elements: int) -> dict[str, Any]:
+    return {"work_cut_elements": CUT_ELEMENTS, "work_cut_s": times, "work_fixed_s": fixed,
+            "work_per_element_s": per_element, "elements": elements, "work_s": fixed + per_element * elements}
+
+
+def test_the_cuts_determine_a_case_s_work_only_where_their_scatter_extrapolated_stays_small() -> None:
+    large = 2048 * 32 * 128  # prefill-2048: 16 times the largest cut
+    flat = cut_row(FLAT, 1.005e-3, 0.0, large)
+    assert not cuts_determine_work(flat) and work_uncertainty(flat) > 0.25 * flat["work_s"]
+    # the same cuts for a case the size of their mean: the scatter is not multiplied, the line stands
+    assert cuts_determine_work(cut_row(FLAT, 1.005e-3, 0.0, int(sum(CUT_ELEMENTS) / 4)))
+    # the further the case from the cuts, the larger the uncertainty, in proportion
+    far = [work_uncertainty(cut_row(FLAT, 1.005e-3, 0.0, n)) for n in (10 * large, 20 * large)]
+    assert far[1] / far[0] == pytest.approx(2, rel=0.01)
+    rising = [0.85e-3 + 0.58e-9 * e for e in CUT_ELEMENTS]
+    assert work_uncertainty(cut_row(rising, 0.85e-3, 0.58e-9, large)) == pytest.approx(0, abs=1e-12)
+    noisy = [t * f for t, f in zip(rising, (1.02, 0.98, 1.02, 0.98))]  # 2% either way: 5.7 ms +- 1 ms
+    assert cuts_determine_work(cut_row(noisy, 0.85e-3, 0.58e-9, large))
+    late = [t * (2 if i == 1 else 1) for i, t in enumerate(rising)]  # one cut off: the line stands
+    assert cuts_determine_work(cut_row(late, 0.85e-3, 0.58e-9, large))
+    older = {"work_fixed_s": 1e-3, "work_per_element_s": 0.0, "elements": large, "work_s": 1e-3}
+    assert work_uncertainty(older) is None and cuts_determine_work(older)  # results without cut times
+
+
+@pytest.mark.parametrize(("shape", "times", "cached"), [
+    ("prefill-2048", FLAT, False),
+    ("prefill-512", [1.05e-3, 0.95e-3, 1.10e-3, 0.92e-3], True)])  # 16 MiB: in the cache, 8 times the cuts' size
+def test_cuts_that_do_not_determine_the_work_draw_no_ceiling_and_say_so(
+        tmp_path: Path, shape: str, times: list[float], cached: bool) -> None:
+    case = BenchCase(SHAPES[shape], "float32")
+    copy = 2 * case.tensor_bytes() / 10e9
+    figures = {**work(case, 1.005e-3, 0.0), "op_s": times}
+    row = rows_from_benchmark(benchmark_entry("jax-jit", "first-party", "jax", case, 2 * copy, copy,
+                                              in_cache=figures))[0]
+    assert row["work_cut_s"] == times and row["work_ceiling"] is None
+    run = {"run_id": "run1", "machine_id": "m1", "created": "2026-01-01T00:00:00+00:00", "profile": "full"}
+    doc = document([run], {"m1": {**machine("m1"), "llc_bytes": 32 << 20}}, derive([row]), [])
+    (cells,) = headline_tables(load_inputs([dump(tmp_path, "f.json", doc)]))["CPU: the targets"]
+    said = (f"its 4 cuts (65,536 to 524,288 elements) took {', '.join(f'{t * 1e3:.3f} ms' for t in times[:3])} and "
+            f"{times[3] * 1e3:.3f} ms, whose line (1.005 ms a call + 0.00 ns an element) gives the case's "
+            f"{case.elements():,} elements 1.005 ms of work +- ")
+    assert said in cells[-3] and "their scatter, extrapolated, is more than 25% of it" in cells[-3], cells[-3]
+    if cached:  # its own time is its work
+        assert cells[-4] == "50%" and cells[-3].startswith("its own time: the case runs in the cache")
+    else:
+        assert cells[-4] == "–" and cells[-3].startswith(f"no bound from the work in the cache: {said}")
+        assert f"25% of it (the case took {2 * copy * 1e3:.3f} ms, the copy " in cells[-3]
 
 
 @pytest.mark.parametrize(("fixed", "per_element", "larger"), [
