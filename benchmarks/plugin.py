@@ -25,7 +25,7 @@ from rope_suite.conformance.subject import Subject
 from rope_suite.conformance.targets import Loaded, Target
 
 from .cases import BenchCase, PROFILES, profile_cases
-from .runner import allocator_label
+from .runner import allocator_label, threads_label
 from .targets import bench_targets, kind
 
 
@@ -70,7 +70,7 @@ class BenchSession:
             run = {"run_id": self.run_id, "machine_id": self.machine_id, "profile": self.profile,
                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    "command": "pytest -p rope_suite.benchmarks.plugin --pyargs rope_suite.benchmarks",
-                   "allocator": allocator_label(os.environ)}
+                   "allocator": allocator_label(os.environ), "threads": threads_label(os.environ)}
             self.append({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
 
     def subject(self, target: Target) -> Subject:

@@ -52,6 +52,33 @@ STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESH
                                     "MALLOC_TOP_PAD_": str(1 << 28), "MALLOC_ARENA_MAX": "1"}
 
 
+# OpenMP threads bound to cores (libgomp's OMP_PROC_BIND=true: thread i on place i, the main
+# thread included), the default; "--threads os" leaves them to the scheduler. Unbound, a process
+# drew one of two states at start, or switched between them later: on the 2-core Zen 4 EPYC,
+# torch-cpp's SAM 2 cut of 65,536 elements took 31-38 us a call in four of six fresh processes
+# and 96-122 us in two (prefill-512's, 9-10 against 15-19 us); with OMP_WAIT_POLICY=ACTIVE, 94-98
+# us in five of six; bound, 31-38 us in six of six. In full runs its cuts' cost per call went
+# from 91-95 us to 14-20 us. The OpenMP worker sharing the main thread's core is the likely cause
+# (a spinning worker made it worse); the VM gives no scheduler traces to confirm it.
+BOUND_THREADS: dict[str, str] = {"OMP_PROC_BIND": "true"}
+
+
+def threads_label(env: Mapping[str, str]) -> str:
+    """How a process with environment ``env`` places its OpenMP threads, for a results file's
+    run record: ``bound: OMP_PROC_BIND=...`` or ``os`` (the scheduler's choice)."""
+    bind = env.get("OMP_PROC_BIND", "").strip().lower()
+    return f"bound: OMP_PROC_BIND={env['OMP_PROC_BIND']}" if bind and bind != "false" else "os"
+
+
+def bench_environment(base: Mapping[str, str], *, steady_allocator: bool = True,
+                      bound_threads: bool = True) -> dict[str, str]:
+    """The environment of each target's timing process: ``base`` with TensorFlow's logging
+    quieted, the steady allocator (``STEADY_ALLOCATOR``) and bound threads (``BOUND_THREADS``)
+    unless turned off."""
+    return {**base, "TF_CPP_MIN_LOG_LEVEL": base.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+            **(STEADY_ALLOCATOR if steady_allocator else {}), **(BOUND_THREADS if bound_threads else {})}
+
+
 def allocator_label(env: Mapping[str, str]) -> str:
     """How a process with environment ``env`` allocates, for a results file's run record:
     ``steady: MALLOC_MMAP_MAX_=0 ...`` (the settings it has) or ``system``."""
@@ -109,7 +136,7 @@ def pytest_command(target: str, profile: str, stream: Path, run: dict[str, Any],
 
 
 def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_args: list[str],
-              steady_allocator: bool = True) -> int:
+              steady_allocator: bool = True, bound_threads: bool = True) -> int:
     """Time every target; write ``results`` (and ``results`` with .jsonl beside it, and the
     pytest-benchmark files in ``<results stem>.pytest-benchmark/``); return the exit code:
     0 when every first-party and no-op case ran or was skipped with a reason and at least one
@@ -121,13 +148,12 @@ def run_bench(targets: list[str] | None, *, profile: str, results: Path, pytest_
     chosen = bench_targets(targets)
     cases = profile_cases(profile)
     machine = fingerprint()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
-           **(STEADY_ALLOCATOR if steady_allocator else {})}
+    env = bench_environment(os.environ, steady_allocator=steady_allocator, bound_threads=bound_threads)
     run = {"run_id": uuid.uuid4().hex[:12], "machine_id": machine["machine_id"], "profile": profile,
            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "command": "rope-suite bench " + " ".join(targets or []) + f" --profile {profile}"
-                      + ("" if steady_allocator else " --allocator system"),
-           "allocator": allocator_label(env)}
+                      + ("" if steady_allocator else " --allocator system") + ("" if bound_threads else " --threads os"),
+           "allocator": allocator_label(env), "threads": threads_label(env)}
     stream = Stream(results.with_suffix(".jsonl"))
     stream.start({"schema": STREAM, "schema_version": SCHEMA_VERSION, "run": run, "machine": machine})
     pb_dir = results.parent / f"{results.stem}.pytest-benchmark"

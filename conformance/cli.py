@@ -235,7 +235,7 @@ def cmd_bench(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
     profile = "quick" if args.quick else args.profile
     return run_bench(args.targets or None, profile=profile, results=Path(args.results), pytest_args=pytest_args,
-                     steady_allocator=args.allocator == "steady")
+                     steady_allocator=args.allocator == "steady", bound_threads=args.threads == "bound")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -284,6 +284,9 @@ def add_bench_and_report_commands(sub: argparse._SubParsersAction) -> None:
                    help="steady (default): each process keeps the memory it frees (glibc MALLOC_MMAP_MAX_=0 ...), "
                         "so the operation and the copy are timed without first-touch page faults on their outputs; "
                         "system: the C library's defaults")
+    p.add_argument("--threads", choices=("bound", "os"), default="bound",
+                   help="bound (default): OpenMP threads bound to cores (OMP_PROC_BIND=true), so no process times "
+                        "its calls with a worker sharing the main thread's core; os: the scheduler places them")
     p.set_defaults(func=cmd_bench, passthrough=True)
     p = sub.add_parser("report", help="HTML + Markdown report from results files and check --json reports")
     p.add_argument("results", nargs="+", metavar="RESULTS",

@@ -147,8 +147,9 @@ def machines(inputs: Inputs) -> Section:
                            Cell(", ".join(m.get("gpus") or []) or "none"), Cell(str(m.get("gpu_driver") or "–")),
                            Cell(str(m.get("os", "–"))), Cell(commit), Cell(versions)])
     s.blocks.append(("", table))
-    table = Table(["run", "machine", "created", "profile", "allocator", "command"],
+    table = Table(["run", "machine", "created", "profile", "allocator", "threads", "command"],
                   [[Cell(r["run_id"]), Cell(r["machine_id"]), Cell(r["created"]), Cell(r["profile"]),
-                    Cell(r.get("allocator") or "system"), Cell(r.get("command") or "")] for r in inputs.runs])
+                    Cell(r.get("allocator") or "system"), Cell(r.get("threads") or "os (not recorded)"),
+                    Cell(r.get("command") or "")] for r in inputs.runs])
     s.blocks.append(("Runs", table))
     return s

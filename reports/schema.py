@@ -89,7 +89,7 @@ RUN: dict[str, Any] = {
     "type": "object",
     "required": ["run_id", "machine_id", "created", "profile"],
     "properties": {"run_id": {"type": "string"}, "machine_id": {"type": "string"}, "created": {"type": "string"},
-                   "profile": {"type": "string"}, "command": _str, "allocator": _str},
+                   "profile": {"type": "string"}, "command": _str, "allocator": _str, "threads": _str},
 }
 
 RESULTS_SCHEMA: dict[str, Any] = {

@@ -287,3 +287,34 @@ def test_steady_allocator_keeps_a_worker_threads_large_output_mapped() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     faults = int(proc.stdout.split()[-1])
     assert faults <= 2 * 16385, f"{faults} page faults in 10 calls under {STEADY_ALLOCATOR}"
+
+
+AFFINITY = """
+import os, pathlib, torch
+torch.ones(1 << 22).sum()  # an OpenMP parallel region: the team's threads exist from here on
+for status in pathlib.Path("/proc/self/task").glob("*/status"):
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+    print(fields["Cpus_allowed_list"].strip())
+"""
+
+
+@pytest.mark.parametrize("bound", [True, False])
+def test_bench_processes_bind_their_openmp_threads_to_cores(bound: bool) -> None:
+    """The timing processes run with OpenMP threads bound to cores (runner.BOUND_THREADS): each
+    thread of torch's team on a core of its own, where unbound they may all float over every
+    core (a worker sharing the main thread's core tripled a call's cost in some processes)."""
+    from rope_suite.benchmarks.runner import bench_environment, threads_label
+
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip(f"this machine gives the process {cores} core: nothing to bind apart")
+    env = bench_environment({k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))},
+                            bound_threads=bound)
+    assert threads_label(env) == ("bound: OMP_PROC_BIND=true" if bound else "os")
+    proc = subprocess.run([sys.executable, "-c", AFFINITY], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pinned = [line for line in proc.stdout.split() if "-" not in line and "," not in line]
+    if bound:  # the main thread and at least one worker, each on one core, not the same one
+        assert len(set(pinned)) >= 2, proc.stdout
+    else:
+        assert not pinned, proc.stdout

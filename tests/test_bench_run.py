@@ -72,6 +72,7 @@ def test_results_are_valid_and_cover_every_target_and_case(quick_run: dict[str, 
     assert machine["cpu_cores"] and machine["versions"]["numpy"] and "git_commit" in machine
     assert "llc_bytes" in machine
     assert doc["runs"][0]["allocator"].startswith("steady: MALLOC_MMAP_MAX_=0"), doc["runs"][0]
+    assert doc["runs"][0]["threads"] == "bound: OMP_PROC_BIND=true", doc["runs"][0]
     eager = next(r for r in rows if r["implementation"] == "torch-compile" and r["status"] == "ok")
     assert eager["speedup_vs_torch_eager"] and eager["fraction_of_copy"] and eager["first_call_s"] is not None
     # What bounds a case: first-party rows carry their work in the cache, others say why they do not.
