@@ -24,8 +24,9 @@
 // ATen's vectorised float sin and cos that torch.compile's CPU kernels call, where the build
 // targets AVX2 or AVX-512; the C library's otherwise), then rotates every head of that token
 // in every tensor: q and k share one angle computation and one pass over the tokens. Where the
-// call holds fewer position values than tokens (a vision grid, a batch of prompts), each
-// value's cos/sin is computed once, into a table, and the tokens copy theirs from it. The
+// thread's tokens span fewer position values than they are (a vision grid, a batch of prompts),
+// each value's cos/sin is computed once, into the thread's own table, and the tokens read theirs
+// from it. The
 // bytes that reach memory are the xs and the outs, as in a copy, and the sin/cos work overlaps
 // the memory stream instead of being a pass of its own.
 //
@@ -457,9 +458,10 @@ void lay_out(const acc_t* c, const acc_t* s, int64_t n, bool interleaved, const 
   }
 }
 
-// Rows of the table, for position values [begin, end): value v's angles laid out, as if every
-// pair took v (a token reads each run's stretch from the row of its own position on that axis):
-// the same routine on the same float, so the same bits, as computing them for the token.
+// Rows of the table, for position values [begin, end), row v - begin for value v: its angles
+// laid out, as if every pair took v (a token reads each run's stretch from the row of its own
+// position on that axis): the same routine on the same float, so the same bits, as computing
+// them for the token.
 template <typename scalar_t, typename acc_t>
 void angle_table(const acc_t* inv_freq, acc_t scale, bool inverse, int64_t n, bool interleaved,
                  const std::vector<Run>& runs, int64_t begin, int64_t end, acc_t* table) {
@@ -470,7 +472,7 @@ void angle_table(const acc_t* inv_freq, acc_t scale, bool inverse, int64_t n, bo
     const acc_t position = static_cast<acc_t>(v);
     for (int64_t i = 0; i < n; ++i) phi[i] = position * inv_freq[i];
     cos_sin<acc_t>(phi, scale, inverse, n, c, s);
-    lay_out<scalar_t, acc_t>(c, s, n, interleaved, runs, table + row * v);
+    lay_out<scalar_t, acc_t>(c, s, n, interleaved, runs, table + row * (v - begin));
   }
 }
 
@@ -517,14 +519,29 @@ void rotate_heads(const scalar_t* in, const float* c, const float* s, int64_t he
   }
 }
 
-// table: nullptr, or the angle_table of every position value the call holds (when there are
-// fewer values than tokens: a vision grid, a batch of prompts), read instead of computing.
+// Tokens [begin, end). Where they span fewer position values than they are (a vision grid, a
+// batch of prompts), the angle_table of the values they span is built first, by this thread
+// for itself, and read instead of computing per token. Not one table shared by the threads:
+// every call rewrites it, so each thread then reads rows from the other core's cache. On the
+// 2-core Zen 4 EPYC a shared table (built by both threads, read by both) cost SAM 2's cut of
+// 256 tokens 31-36 us a call in most processes and 90-97 us in about one in ten, both threads
+// busy throughout (one thread: 27-29 us in every one; without the table, 32 us).
 template <typename scalar_t, typename acc_t>
 void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* positions, int64_t n_axes,
-                 const std::vector<Run>& runs, const acc_t* inv_freq, const acc_t* table,
+                 const std::vector<Run>& runs, const acc_t* inv_freq,
                  acc_t scale, bool inverse, int64_t begin, int64_t end, int64_t head_dim, int64_t n, bool interleaved,
                  bool stream) {
   const int64_t w = interleaved ? 2 * n : n;
+  std::vector<acc_t> table;
+  int64_t first = 0;  // the position value of the table's row 0
+  if (end > begin) {
+    const auto [lowest, highest] = std::minmax_element(positions + begin * n_axes, positions + end * n_axes);
+    if (*highest - *lowest + 1 < end - begin) {
+      first = *lowest;
+      table.resize(2 * w * (*highest + 1 - first));
+      angle_table<scalar_t, acc_t>(inv_freq, scale, inverse, n, interleaved, runs, first, *highest + 1, table.data());
+    }
+  }
   std::vector<acc_t> buffer(3 * n + 2 * w);  // phi, c, s, then the token's laid-out row
   acc_t *phi = buffer.data(), *c = phi + n, *s = c + n, *own = s + n;
   // One head's output, in L1, then streamed out: 64-byte aligned, so its lines are this thread's alone.
@@ -551,8 +568,8 @@ void rope_tokens(const std::vector<Operand<scalar_t>>& operands, const int64_t* 
   }
   for (int64_t t = begin; t < end; ++t) {
     const int64_t* p = positions + t * n_axes;
-    if (table != nullptr) {
-      for (size_t r = 0; r < runs.size(); ++r) angles[r] = table + 2 * w * p[runs[r].axis];
+    if (!table.empty()) {
+      for (size_t r = 0; r < runs.size(); ++r) angles[r] = table.data() + 2 * w * (p[runs[r].axis] - first);
     } else {
       for (const Run& r : runs) {
         const acc_t position = static_cast<acc_t>(p[r.axis]);
@@ -640,11 +657,9 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
                   " axes");
     }
   }
-  int64_t values = 0;  // max(position) + 1
   if (tokens > 0) {
-    const auto [lowest, highest] = std::minmax_element(pp, pp + tokens * n_axes);
-    TORCH_CHECK_VALUE(*lowest >= 0, "positions min=", *lowest, " is invalid: positions must be >= 0");
-    values = *highest + 1;
+    const int64_t lowest = *std::min_element(pp, pp + tokens * n_axes);
+    TORCH_CHECK_VALUE(lowest >= 0, "positions min=", lowest, " is invalid: positions must be >= 0");
   }
   TORCH_CHECK(stream_stores >= -1 && stream_stores <= 1, "stream_stores must be -1 (auto), 0 or 1, got ",
               stream_stores);
@@ -668,19 +683,9 @@ std::vector<torch::Tensor> rope(const std::vector<torch::Tensor>& xs, const torc
     }
     const acc_t* fp = inv_freq.const_data_ptr<acc_t>();
     const acc_t a = static_cast<acc_t>(scale);
-    // Fewer position values than tokens: each value's cos/sin once, in a table of at most the
-    // size of x's rotated channels, instead of once per token.
     const std::vector<Run> runs = runs_of(ap, n);
-    const int64_t row = 2 * (interleaved ? 2 * n : n);
-    std::vector<acc_t> table(values < tokens ? row * values : 0);
-    if (!table.empty()) {
-      at::parallel_for(0, values, 16, [&](int64_t begin, int64_t end) {
-        angle_table<scalar_t, acc_t>(fp, a, inverse, n, interleaved, runs, begin, end, table.data());
-      });
-    }
-    const acc_t* tp = table.empty() ? nullptr : table.data();
     at::parallel_for(0, tokens, grain, [&](int64_t begin, int64_t end) {
-      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, runs, fp, tp, a, inverse, begin, end, head_dim, n,
+      rope_tokens<scalar_t, acc_t>(operands, pp, n_axes, runs, fp, a, inverse, begin, end, head_dim, n,
                                    interleaved, stream);
     });
   });

@@ -116,6 +116,29 @@ def test_subnormal_results_round_like_the_dtype_cast(kernel, convention: str, dt
         assert same_bits(got, wanted), f"stream={stream}: {int((got != wanted).sum())} values differ"
 
 
+@pytest.mark.parametrize("inverse", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("spec", [SPECS[0], SPECS[3], SPECS[5]],
+                         ids=lambda s: f"{s.convention}-{s.rotary_dim}of{s.head_dim}-{s.n_axes}axes")
+def test_the_angle_table_gives_each_token_the_bits_of_its_own_angles(kernel, spec: RopeSpec, dtype: str,
+                                                                       inverse: bool) -> None:
+    """Tokens that span fewer position values than they are (a vision grid, a batch of prompts)
+    read their cos/sin from a table of those values, built by each thread for its own tokens:
+    every token gets the bits that a call of that token alone (no table) gives it."""
+    import torch
+
+    x = sample(spec, dtype)
+    _, n_axes, axes, inv_freq, scale = arguments(kernel, x, spec)
+    positions = torch.randint(3000, 3008, (*x.shape[:2], n_axes), generator=torch.Generator().manual_seed(3))
+    interleaved = spec.convention == "interleaved"
+    whole = kernel.extension().rope([x], positions, n_axes, axes, inv_freq, scale, interleaved, inverse)[0]
+    for b in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            alone = kernel.extension().rope([x[b:b + 1, t:t + 1].contiguous()], positions[b:b + 1, t:t + 1].contiguous(),
+                                            n_axes, axes, inv_freq, scale, interleaved, inverse)[0]
+            assert same_bits(whole[b:b + 1, t:t + 1], alone), f"token ({b}, {t}) at {positions[b, t].tolist()}"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_fused_q_and_k_equal_two_single_calls(kernel, dtype: str) -> None:
     """One pass over q and k (GQA: fewer k heads) gives each the bits of its own call."""
