@@ -47,9 +47,18 @@ TIMEOUT_S: dict[str, float | None] = {"quick": 900.0, "full": None}
 # threads from arenas of at most 64 MiB, and mmaps (and munmaps) anything larger whatever
 # MALLOC_MMAP_MAX_ says. JAX runs a computation with flops on a worker thread and a copy on the
 # caller's, so jax-jit's 128 MiB output paid 32,769 page faults a call while its copy paid none:
-# 14-18% of the copy at prefill-8192, 39-42% with one arena.
+# 14-18% of the copy at prefill-8192, 39-42% with one arena. No thread cache (tcache_count=0):
+# PyTorch allocates with posix_memalign(64), for which glibc before 2.38 asks its bins for 96
+# bytes more than the tensor and gives the spare tail back to the thread cache, where the next
+# small allocation takes it. That pins the tensor's block: freed, it is 96 bytes short of the
+# next such request, so every call took fresh pages at the heap's top and the freed blocks piled
+# up unused (glibc 2.36, a 512 MiB clone: 131,072 page faults and 120-860 ms a call, the heap
+# 512 MiB larger each time; without the cache, none from the second call and 33 ms). It costs
+# an allocation the cache's fast path (decode-b64 torch-cpp, 22-23 -> 24 us a call; its copy
+# 15 us either way).
 STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 36),
-                                    "MALLOC_TOP_PAD_": str(1 << 28), "MALLOC_ARENA_MAX": "1"}
+                                    "MALLOC_TOP_PAD_": str(1 << 28), "MALLOC_ARENA_MAX": "1",
+                                    "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0"}
 
 
 # OpenMP threads bound to cores (libgomp's OMP_PROC_BIND=true: thread i on place i, the main
@@ -75,8 +84,11 @@ def bench_environment(base: Mapping[str, str], *, steady_allocator: bool = True,
     """The environment of each target's timing process: ``base`` with TensorFlow's logging
     quieted, the steady allocator (``STEADY_ALLOCATOR``) and bound threads (``BOUND_THREADS``)
     unless turned off."""
-    return {**base, "TF_CPP_MIN_LOG_LEVEL": base.get("TF_CPP_MIN_LOG_LEVEL", "3"),
-            **(STEADY_ALLOCATOR if steady_allocator else {}), **(BOUND_THREADS if bound_threads else {})}
+    allocator = dict(STEADY_ALLOCATOR) if steady_allocator else {}
+    if allocator and base.get("GLIBC_TUNABLES"):  # the caller's tunables stay, ours after them
+        allocator["GLIBC_TUNABLES"] = f"{base['GLIBC_TUNABLES']}:{STEADY_ALLOCATOR['GLIBC_TUNABLES']}"
+    return {**base, "TF_CPP_MIN_LOG_LEVEL": base.get("TF_CPP_MIN_LOG_LEVEL", "3"), **allocator,
+            **(BOUND_THREADS if bound_threads else {})}
 
 
 def allocator_label(env: Mapping[str, str]) -> str:
