@@ -62,13 +62,11 @@ STEADY_ALLOCATOR: dict[str, str] = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESH
 
 
 # OpenMP threads bound to cores (libgomp's OMP_PROC_BIND=true: thread i on place i, the main
-# thread included), the default; "--threads os" leaves them to the scheduler. Unbound, a process
-# drew one of two states at start, or switched between them later: on the 2-core Zen 4 EPYC,
-# torch-cpp's SAM 2 cut of 65,536 elements took 31-38 us a call in four of six fresh processes
-# and 96-122 us in two (prefill-512's, 9-10 against 15-19 us); with OMP_WAIT_POLICY=ACTIVE, 94-98
-# us in five of six; bound, 31-38 us in six of six. In full runs its cuts' cost per call went
-# from 91-95 us to 14-20 us. The OpenMP worker sharing the main thread's core is the likely cause
-# (a spinning worker made it worse); the VM gives no scheduler traces to confirm it.
+# thread included), the default; "--threads os" leaves them to the scheduler. Unbound, on the
+# 2-core Zen 4 EPYC, torch-cpp's SAM 2 cut of 65,536 elements took 96-122 us a call in two fresh
+# processes of six (31-38 us in the rest; with OMP_WAIT_POLICY=ACTIVE, 94-98 us in five of six);
+# bound, in about one process in ten. The rest of that slow state was the kernel's own (one
+# angle table that both threads built and read, since replaced by one per thread).
 BOUND_THREADS: dict[str, str] = {"OMP_PROC_BIND": "true"}
 
 
