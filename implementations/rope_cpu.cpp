@@ -23,12 +23,11 @@
 // cos/sin once into a small buffer (SLEEF's sincos with a 3.5-ulp bound, the routine behind
 // ATen's vectorised float sin and cos that torch.compile's CPU kernels call, where the build
 // targets AVX2 or AVX-512; the C library's otherwise), then rotates every head of that token
-// in every tensor: q and k share one angle computation and one pass over the tokens. Where the
+// in every tensor: q and k share one angle computation and one pass over the tokens. Where a
 // thread's tokens span fewer position values than they are (a vision grid, a batch of prompts),
 // each value's cos/sin is computed once, into the thread's own table, and the tokens read theirs
-// from it. The
-// bytes that reach memory are the xs and the outs, as in a copy, and the sin/cos work overlaps
-// the memory stream instead of being a pass of its own.
+// from it. The bytes that reach memory are the xs and the outs, as in a copy, and the sin/cos
+// work overlaps the memory stream instead of being a pass of its own.
 //
 // The rotation runs on ATen's vector type (at::vec::Vectorized<float>, the one inductor's CPU
 // code generates), chosen at build time like the SIMD shims of ATen's own kernels: AVX-512 or

@@ -340,7 +340,8 @@ for status in pathlib.Path("/proc/self/task").glob("*/status"):
 def test_bench_processes_bind_their_openmp_threads_to_cores(bound: bool) -> None:
     """The timing processes run with OpenMP threads bound to cores (runner.BOUND_THREADS): each
     thread of torch's team on a core of its own, where unbound they may all float over every
-    core (a worker sharing the main thread's core tripled a call's cost in some processes)."""
+    core (unbound, torch-cpp's smallest SAM 2 cut took three times as long in two fresh
+    processes of six on the Zen 4)."""
     from rope_suite.benchmarks.runner import bench_environment, threads_label
 
     cores = len(os.sched_getaffinity(0))
